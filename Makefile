@@ -1,0 +1,52 @@
+# Owns the build: npm packages, the ABI mirror, the WASM kernels (embedded into a generated module),
+# strict type-checking, the demo job, the test suites on every runtime, and the benchmarks.
+# `make` = install + generate + build WASM (release and debug) + type-check.
+
+NODE_TS := node --import tsx
+ASC := node_modules/.bin/asc
+KERNEL_SRC := $(wildcard assembly/*.ts)
+
+.PHONY: all deps wasm typecheck demo test test-node test-deno test-bun test-workerd lint bench-serde clean
+
+all: deps wasm typecheck
+
+deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+assembly/abi.generated.ts bindings/abi.generated.ts: abi/abi.ts scripts/gen-abi.ts | deps
+	$(NODE_TS) scripts/gen-abi.ts
+
+# Release: -O3 with SIMD, no asserts. Debug: asserts on, for the differential tests' second pass.
+build/kernels.wasm: $(KERNEL_SRC) assembly/abi.generated.ts | deps
+	@mkdir -p build
+	$(ASC) assembly/index.ts --outFile $@ -O3 --noAssert --enable simd --runtime stub --use abort= --exportRuntime=false --initialMemory 2
+
+build/kernels.debug.wasm: $(KERNEL_SRC) assembly/abi.generated.ts | deps
+	@mkdir -p build
+	$(ASC) assembly/index.ts --outFile $@ --debug --enable simd --runtime stub --use abort= --initialMemory 2
+
+bindings/wasm.generated.ts: build/kernels.wasm build/kernels.debug.wasm scripts/embed-wasm.ts
+	$(NODE_TS) scripts/embed-wasm.ts
+
+wasm: bindings/wasm.generated.ts
+
+typecheck: wasm
+	node_modules/.bin/tsc --noEmit -p .
+
+lint: deps
+	$(NODE_TS) scripts/lint-portability.ts
+
+demo: all
+	$(NODE_TS) examples/demo.ts
+
+test: all lint
+	bash scripts/test-all.sh
+
+bench-serde: all
+	node --import tsx bench/serde.ts
+
+clean:
+	rm -rf build dist bindings/wasm.generated.ts
