@@ -22,7 +22,7 @@ assembly/abi.generated.ts bindings/abi.generated.ts: abi/abi.ts scripts/gen-abi.
 # Release: -O3 with SIMD, no asserts. Debug: asserts on, for the differential tests' second pass.
 build/kernels.wasm: $(KERNEL_SRC) assembly/abi.generated.ts | deps
 	@mkdir -p build
-	$(ASC) assembly/index.ts --outFile $@ -O3 --noAssert --enable simd --runtime stub --use abort= --exportRuntime=false --initialMemory 2
+	$(ASC) assembly/index.ts --outFile $@ -O3 --noAssert --enable simd --runtime stub --use abort= --initialMemory 2
 
 build/kernels.debug.wasm: $(KERNEL_SRC) assembly/abi.generated.ts | deps
 	@mkdir -p build
@@ -36,14 +36,30 @@ wasm: bindings/wasm.generated.ts
 typecheck: wasm
 	node_modules/.bin/tsc --noEmit -p .
 
+# Portability: no runtime-specific API outside src/platform/; package.json and deno.json export the same.
 lint: deps
 	$(NODE_TS) scripts/lint-portability.ts
+	$(NODE_TS) scripts/check-exports.ts
 
 demo: all
 	$(NODE_TS) examples/demo.ts
 
+# Every suite on every runtime; the last line is the combined `N passed, N failed`.
 test: all lint
 	bash scripts/test-all.sh
+
+# One runtime at a time (FILTER=path-substring narrows the uvu suites).
+test-node: all
+	node --import tsx test/run.ts $(FILTER)
+
+test-deno: all
+	node_modules/.bin/deno run -A test/run.ts $(FILTER)
+
+test-bun: all
+	node_modules/.bin/bun test/run.ts $(FILTER)
+
+test-workerd: all
+	node --import tsx test/workerd/run.ts
 
 bench-serde: all
 	node --import tsx bench/serde.ts

@@ -85,11 +85,26 @@ export function hashInt(v: number | bigint, h: number): number {
 }
 
 const encoder = new TextEncoder();
+let scratch = new Uint8Array(256);
 
-/** The hash step of a string key field (UTF-8 bytes). */
+/**
+ * The hash step of a string key field (its UTF-8 bytes). Cost: O(length), no allocation for strings
+ * up to the scratch size: ASCII is copied by char code, anything else goes through `encodeInto`.
+ */
 export function hashString(s: string, h: number): number {
-  const b = encoder.encode(s);
-  return murmur3Bytes(b, 0, b.length, h);
+  const n = s.length;
+  if (n * 3 > scratch.length) scratch = new Uint8Array(Math.max(n * 3, scratch.length * 2));
+  const b = scratch;
+  let i = 0;
+  // hand-inlined ASCII fast path: most keys are short ASCII strings
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    b[i] = c;
+  }
+  if (i === n) return murmur3Bytes(b, 0, n, h);
+  const { written } = encoder.encodeInto(s, b);
+  return murmur3Bytes(b, 0, written, h);
 }
 
 /**

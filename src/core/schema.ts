@@ -44,6 +44,12 @@ export class FieldType<K extends FieldKind = FieldKind, N extends boolean = bool
   }
 }
 
+function i64Type(opts?: { bigint?: false }): FieldType<'i64', false, false>;
+function i64Type(opts: { bigint: true }): FieldType<'i64', false, true>;
+function i64Type(opts?: { bigint?: boolean }): FieldType<'i64', false, boolean> {
+  return new FieldType('i64', false, opts?.bigint ?? false);
+}
+
 /**
  * Field type constructors.
  *
@@ -60,8 +66,7 @@ export class FieldType<K extends FieldKind = FieldKind, N extends boolean = bool
  */
 export const t = {
   i32: () => new FieldType('i32', false, false),
-  i64: <B extends boolean = false>(opts?: { bigint?: B }) =>
-    new FieldType<'i64', false, B>('i64', false, (opts?.bigint ?? false) as B),
+  i64: i64Type,
   f64: () => new FieldType('f64', false, false),
   bool: () => new FieldType('bool', false, false),
   string: () => new FieldType('string', false, false),

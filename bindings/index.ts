@@ -1,0 +1,18 @@
+// Owns the public face of the bindings layer: loading the WASM kernels and their typed batch API.
+export {
+  DEFAULT_BUDGET_BYTES,
+  Kernels,
+  fieldIndex,
+  kernelModule,
+  keyDescriptor,
+  loadKernels,
+  schemaDescriptor,
+  type KernelExports,
+  type KeyRef,
+  type KeySpec,
+  type LoadKernelsOptions,
+  type ManagedBatch,
+  type OutputOptions,
+} from './kernels.ts';
+export { ManagedMemory, type SegmentPoolExports } from './memory.ts';
+export * as abi from './abi.generated.ts';

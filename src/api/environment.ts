@@ -1,0 +1,197 @@
+// Owns StreamEnvironment: the entry point that holds job-wide settings, creates sources, records the
+// sinks of the job being built, and turns them into a plan or an executed job.
+
+import { JobDefinitionError } from '../core/errors.ts';
+import { collectionSource, generatorSource } from '../connectors/collection.ts';
+import { buildExecutionGraph } from '../graph/execution-graph.ts';
+import { explainJobGraph } from '../graph/explain.ts';
+import { buildJobGraph, type JobGraph } from '../graph/job-graph.ts';
+import type { RuntimeMode, SourceSpec } from '../graph/operator.ts';
+import { buildStreamGraph, checkJobConfig, checkParallelism, type JobConfig } from '../graph/stream-graph.ts';
+import type { SinkTransformation, SourceTransformation } from '../graph/transformation.ts';
+import { executeGraph } from '../runtime/executor.ts';
+import type { JobResult } from '../runtime/job-result.ts';
+import { SingleOutputStreamOperator } from './datastream.ts';
+import type { SourceOptions } from './types.ts';
+
+/** Options of {@link StreamEnvironment.create}. */
+export interface EnvironmentOptions {
+  /** Default parallelism of every operator (default 1). */
+  parallelism?: number;
+  /** Number of key groups: the upper bound of any parallelism, fixed for the life of keyed state (default 128). */
+  maxParallelism?: number;
+  /** `streaming` (default): keyed aggregates emit per record. `batch`: only final results per key. */
+  runtimeMode?: RuntimeMode;
+  /** Largest number of records per batch between operators that are not chained (default 1024). */
+  batchSize?: number;
+}
+
+const DEFAULT_JOB_NAME = 'Sluice job';
+
+/**
+ * Where a job is defined and run, as Flink's StreamExecutionEnvironment: create sources, transform
+ * them, add sinks, then `execute()`.
+ *
+ * @example
+ * const env = StreamEnvironment.create({ parallelism: 2, runtimeMode: 'batch' });
+ * const totals = env
+ *   .fromCollection([{ sym: 'A', px: 1 }, { sym: 'B', px: 2 }, { sym: 'A', px: 3 }])
+ *   .keyBy('sym')
+ *   .sum('px')
+ *   .collect();
+ * const result = await env.execute('totals');
+ * console.log(totals.results, result.durationMs);
+ */
+export class StreamEnvironment {
+  private ids = 0;
+  private sinks: { t: SinkTransformation; onFinished?: () => void }[] = [];
+  private parallelism: number;
+  private maxParallelism: number;
+  private runtimeMode: RuntimeMode;
+  private readonly batchSize: number;
+
+  private constructor(opts: EnvironmentOptions) {
+    this.parallelism = opts.parallelism ?? 1;
+    this.maxParallelism = opts.maxParallelism ?? 128;
+    this.runtimeMode = opts.runtimeMode ?? 'streaming';
+    this.batchSize = opts.batchSize ?? 1024;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
+      throw new JobDefinitionError(`batchSize must be an integer >= 1, got ${this.batchSize}`);
+    }
+    checkJobConfig(this.config(DEFAULT_JOB_NAME));
+  }
+
+  /**
+   * Creates an environment; invalid settings are a JobDefinitionError.
+   * @example const env = StreamEnvironment.create({ parallelism: 4 });
+   */
+  static create(opts: EnvironmentOptions = {}): StreamEnvironment {
+    return new StreamEnvironment(opts);
+  }
+
+  /** Default parallelism of operators. @example env.getParallelism() // 1 */
+  getParallelism(): number {
+    return this.parallelism;
+  }
+  /** Sets the default parallelism. @example env.setParallelism(4) */
+  setParallelism(parallelism: number): this {
+    checkParallelism(parallelism, this.maxParallelism, 'the environment (default)');
+    this.parallelism = parallelism;
+    return this;
+  }
+  /** Number of key groups (upper bound of every parallelism). @example env.getMaxParallelism() // 128 */
+  getMaxParallelism(): number {
+    return this.maxParallelism;
+  }
+  /** `streaming` or `batch`. @example env.getRuntimeMode() // 'streaming' */
+  getRuntimeMode(): RuntimeMode {
+    return this.runtimeMode;
+  }
+  /** Switches between streaming and batch semantics. @example env.setRuntimeMode('batch') */
+  setRuntimeMode(mode: RuntimeMode): this {
+    checkJobConfig({ ...this.config(DEFAULT_JOB_NAME), runtimeMode: mode });
+    this.runtimeMode = mode;
+    return this;
+  }
+
+  /**
+   * A bounded source over the items (copied when the job is defined). A parallel source splits the
+   * items into contiguous slices; at parallelism 1 their order is kept.
+   * @example env.fromCollection([{ a: 1 }, { a: 2 }], { name: 'numbers' })
+   */
+  fromCollection<T>(items: Iterable<T>, opts: SourceOptions = {}): SingleOutputStreamOperator<T> {
+    if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
+      throw new JobDefinitionError('fromCollection expects an iterable (e.g. an array)');
+    }
+    return this.addSource(collectionSource(Array.from(items)), opts.name ?? 'Source: Collection', opts.parallelism);
+  }
+
+  /**
+   * A bounded source of the given items. @example env.fromElements(1, 2, 3)
+   */
+  fromElements<T>(...items: T[]): SingleOutputStreamOperator<T> {
+    return this.fromCollection(items, { name: 'Source: Elements' });
+  }
+
+  /**
+   * A bounded source of `fn(i)` for i in `[0, count)`. A parallel generator splits the index range
+   * into contiguous slices, one per subtask.
+   * @example env.fromGenerator(100_000, (i) => ({ id: i, price: i % 100 }), { parallelism: 2 })
+   */
+  fromGenerator<T>(count: number, fn: (index: number) => T, opts: SourceOptions = {}): SingleOutputStreamOperator<T> {
+    if (!Number.isSafeInteger(count) || count < 0) throw new JobDefinitionError(`fromGenerator count must be an integer >= 0, got ${count}`);
+    if (typeof fn !== 'function') throw new JobDefinitionError('fromGenerator expects a function (index) => record');
+    const name = opts.name ?? (fn.name ? `Source: Generator(${fn.name})` : 'Source: Generator');
+    return this.addSource(generatorSource(count, fn), name, opts.parallelism);
+  }
+
+  /**
+   * Adds a source from a SourceSpec (how connectors plug in).
+   * @example env.fromSource(mySpec, 'Source: Orders', { parallelism: 2 })
+   */
+  fromSource<T>(source: SourceSpec<T>, name: string, opts: { parallelism?: number } = {}): SingleOutputStreamOperator<T> {
+    return this.addSource(source, name, opts.parallelism);
+  }
+
+  private addSource<T>(source: SourceSpec<T>, name: string, parallelism: number | undefined): SingleOutputStreamOperator<T> {
+    if (parallelism !== undefined) this._checkParallelism(parallelism, name);
+    const t: SourceTransformation = { kind: 'source', id: this._nextId(), name, parallelism, chaining: 'head', source };
+    return new SingleOutputStreamOperator<T>(this, t);
+  }
+
+  /** @internal */
+  _nextId(): number {
+    return ++this.ids;
+  }
+  /** @internal */
+  _addSink(t: SinkTransformation, onFinished?: () => void): void {
+    this.sinks.push(onFinished ? { t, onFinished } : { t });
+  }
+  /** @internal */
+  _checkParallelism(p: number, what: string): void {
+    checkParallelism(p, this.maxParallelism, what);
+  }
+
+  private config(jobName: string): JobConfig {
+    return { jobName, defaultParallelism: this.parallelism, maxParallelism: this.maxParallelism, runtimeMode: this.runtimeMode };
+  }
+
+  /**
+   * The job graph of the sinks defined so far (throws a JobDefinitionError for an invalid job).
+   * @example env.getJobGraph().vertices.map((v) => v.name) // ['Source: Collection -> Map', ...]
+   */
+  getJobGraph(jobName: string = DEFAULT_JOB_NAME): JobGraph {
+    return buildJobGraph(buildStreamGraph(this.sinks.map((s) => s.t), this.config(jobName)));
+  }
+
+  /**
+   * A readable text of the job graph: one line per chain of operators with its parallelism, and the
+   * partitioning of the edges between chains.
+   * @example console.log(env.getExecutionPlan());
+   */
+  getExecutionPlan(jobName?: string): string {
+    return explainJobGraph(this.getJobGraph(jobName));
+  }
+
+  /** Same as {@link getExecutionPlan}. */
+  explain(jobName?: string): string {
+    return this.getExecutionPlan(jobName);
+  }
+
+  /**
+   * Runs the job made of every sink defined since the last `execute()` to completion; those sinks are
+   * then consumed (as in Flink). Rejects with a SluiceError naming the operator, subtask and record
+   * if anything fails.
+   * @example
+   * const result = await env.execute('my job');
+   * console.log(result.toString());
+   */
+  async execute(jobName: string = DEFAULT_JOB_NAME): Promise<JobResult> {
+    const graph = this.getJobGraph(jobName);
+    const sinks = this.sinks;
+    this.sinks = [];
+    const result = await executeGraph(buildExecutionGraph(graph), { batchSize: this.batchSize });
+    for (const s of sinks) s.onFinished?.();
+    return result;
+  }
+}

@@ -1,0 +1,9 @@
+// Owns the public surface of src/platform/: the interface, the adapters and detection.
+
+export type { Platform, PlatformOptions, RuntimeName, SpillFile, SpillStore } from './types.ts';
+export { createNodePlatform } from './node.ts';
+export { createDenoPlatform } from './deno.ts';
+export { createBunPlatform } from './bun.ts';
+export { createWorkerdPlatform, type WorkerdPlatformOptions } from './workerd.ts';
+export { createBrowserPlatform } from './browser.ts';
+export { detectPlatform, detectRuntime } from './detect.ts';
