@@ -24,6 +24,8 @@ import { loadFields } from './field-sites.ts';
 
 // Module-local copies: a transpiler that turns imports into getters (CJS interop) must not put a
 // property access into the hot loop.
+const SLOT = SLOT_BYTES;
+const ROW_HEADER = ROW_HEADER_BYTES;
 const T_I32 = TYPE_I32;
 const T_I64 = TYPE_I64;
 const T_F64 = TYPE_F64;
@@ -282,13 +284,13 @@ export class BatchWriter<F extends Fields = Fields> {
     const vals = this.vals;
     loadFields(record as Record<string, unknown>, names, n, vals);
     // zero the null bitmap
-    const bm = start + ROW_HEADER_BYTES;
+    const bm = start + ROW_HEADER;
     for (let w = bm >>> 2, e = (bm + L.bitmapBytes) >>> 2; w < e; w++) i32[w] = 0;
     let slot = start + L.slotsOffset;
     let varPos = fixedEnd;
     // hand-inlined hot loop: one switch over the precomputed type codes, typed-array stores at
     // aligned indexes
-    for (let f = 0; f < n; f++, slot += SLOT_BYTES) {
+    for (let f = 0; f < n; f++, slot += SLOT) {
       const v = vals[f];
       const q = slot >>> 2;
       if (v === null || v === undefined) {

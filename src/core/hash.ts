@@ -1,7 +1,11 @@
 // Owns the key hash: murmur3_x86_32 and the canonical bytes of each field type (the spec the WASM
 // hash kernel must match bit for bit; see abi/abi.ts), plus key groups and partition assignment.
 
-import { HASH_NULL, HASH_SEED } from '../../bindings/abi.generated.ts';
+import { HASH_NULL as ABI_HASH_NULL, HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
+
+// Module-local copies: tsx turns imported bindings into getters, which costs in hot loops.
+const HASH_NULL = ABI_HASH_NULL;
+const HASH_SEED = ABI_HASH_SEED;
 
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
