@@ -88,4 +88,6 @@ export const ABI = {
   STATUS_FULL: 1,
   STATUS_CORRUPT: 2,
   STATUS_SCHEMA_MISMATCH: 3,
+  // the merge kernel needs the next batch of run resultIndex (feed it, or end the run) before it can go on
+  STATUS_NEED_INPUT: 4,
 } as const;

@@ -26,3 +26,4 @@ export const STATUS_DONE: u32 = 0;
 export const STATUS_FULL: u32 = 1;
 export const STATUS_CORRUPT: u32 = 2;
 export const STATUS_SCHEMA_MISMATCH: u32 = 3;
+export const STATUS_NEED_INPUT: u32 = 4;

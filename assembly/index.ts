@@ -9,3 +9,5 @@ export { partitionBatch } from './partition';
 export { initBatch, rowPointers, projectBatch, gatherBatch } from './project';
 export { compareRowPairs } from './compare';
 export { schemaFingerprint as schemaId } from './row';
+export { sortIndex, gatherSorted, sortedRowPointers } from './sort';
+export { mergeStateBytes, mergeInit, mergeFeed, mergeStep } from './merge';

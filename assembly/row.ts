@@ -139,3 +139,21 @@ export function writeEmptyBatch(ptr: usize, schemaId: u32): void {
   store<u32>(out + BATCH_OFF_ROW_COUNT, batchRowCount(out) + 1);
   return out + used;
 }
+
+/**
+ * Copies a row (`len` a multiple of 8) 16 bytes at a time: rows are mostly a few dozen bytes, where
+ * memory.copy's call overhead dominates on some engines; long rows still go to memory.copy.
+ */
+// @ts-ignore: decorator
+@inline export function copyRow(dst: usize, src: usize, len: u32): void {
+  if (len > 256) {
+    memory.copy(dst, src, len);
+    return;
+  }
+  let i: u32 = 0;
+  while (i + 16 <= len) {
+    v128.store(dst + i, v128.load(src + i));
+    i += 16;
+  }
+  if (i < len) store<u64>(dst + i, load<u64>(src + i));
+}

@@ -26,3 +26,4 @@ export const STATUS_DONE = 0;
 export const STATUS_FULL = 1;
 export const STATUS_CORRUPT = 2;
 export const STATUS_SCHEMA_MISMATCH = 3;
+export const STATUS_NEED_INPUT = 4;

@@ -10,6 +10,7 @@ export {
   type KernelExports,
   type KeyRef,
   type KeySpec,
+  Merger,
   type LoadKernelsOptions,
   type ManagedBatch,
   type OutputOptions,

@@ -14,6 +14,7 @@ import {
   STATUS_CORRUPT,
   STATUS_DONE,
   STATUS_FULL,
+  STATUS_NEED_INPUT,
   STATUS_SCHEMA_MISMATCH,
   TYPE_NULLABLE_BIT,
 } from './abi.generated.ts';
@@ -44,6 +45,13 @@ export interface KernelExports extends SegmentPoolExports {
   gatherBatch(batch: number, rowPtrs: number, sel: number, selCount: number, startIdx: number, out: number, cap: number): number;
   compareRowPairs(pairs: number, nPairs: number, schemaDesc: number, keyDesc: number, out: number): number;
   schemaId(schemaDesc: number): number;
+  sortIndex(batches: number, nBatches: number, schemaDesc: number, keyDesc: number, index: number, scratch: number): number;
+  gatherSorted(index: number, count: number, startIdx: number, out: number, cap: number): number;
+  sortedRowPointers(index: number, count: number, out: number): void;
+  mergeStateBytes(k: number): number;
+  mergeInit(state: number, k: number, schemaDesc: number, keyDesc: number): void;
+  mergeFeed(state: number, run: number, batch: number): void;
+  mergeStep(state: number, out: number, cap: number): number;
 }
 
 /** A key field: by index or name; `desc` reverses non-null values; nulls go last unless `nullsFirst`. */
@@ -573,6 +581,247 @@ export class Kernels {
     } finally {
       a.reset();
     }
+  }
+
+  /**
+   * Sorts the rows of `batches` (all of `schema`, in managed memory) by `keys` into new batches,
+   * without moving a row more than once: an index of (normalized-key prefix, row address) entries is
+   * sorted (assembly/sort.ts), then rows are copied out in its order. Stable: rows with equal keys
+   * keep their input order (batch by batch, row by row). Needs 32 bytes of budget per row for the
+   * index while it runs.
+   *
+   * @example
+   * const sorted = k.sort(trades, [b1, b2], [{ field: 'day', desc: true }, 'user']);
+   */
+  sort(schema: Schema, batches: readonly ManagedBatch[], keys: readonly KeyRef[], opts?: OutputOptions): Uint8Array[] {
+    const cap = outputCapacity(opts);
+    const kdesc = keyDescriptor(schema, keys);
+    const a = this.arena;
+    let index = 0;
+    let outs: Outputs | undefined;
+    try {
+      const count = this.sortToIndex(schema, batches, kdesc, (index = this.allocIndex(batches)));
+      outs = new Outputs(this, 1, cap, schema.id, 0);
+      let i = 0;
+      for (;;) {
+        const st = this.raw.gatherSorted(index, count, i, outs.ptr(0), outs.cap(0));
+        if (st === STATUS_DONE) break;
+        if (st !== STATUS_FULL) throw unexpected('gatherSorted', st);
+        i = this.raw.resultRow() >>> 0;
+        outs.full(0, this.raw.resultBytes() >>> 0);
+      }
+      const res = outs.finish();
+      outs = undefined;
+      return res[0]!;
+    } finally {
+      outs?.dispose();
+      if (index !== 0) this.memory.free(index);
+      a.reset();
+    }
+  }
+
+  /**
+   * The addresses of the rows of `batches` in sorted order (as {@link sort}, but nothing is copied;
+   * valid while the batches are).
+   *
+   * @example
+   * const order = k.sortedRowPointers(schema, [b], ['ts']); // order[0] = address of the first row
+   */
+  sortedRowPointers(schema: Schema, batches: readonly ManagedBatch[], keys: readonly KeyRef[]): Uint32Array {
+    const kdesc = keyDescriptor(schema, keys);
+    let index = 0;
+    try {
+      const count = this.sortToIndex(schema, batches, kdesc, (index = this.allocIndex(batches)));
+      // the index region (32 bytes per row) is at least 4 bytes per row: write the pointers over it
+      this.raw.sortedRowPointers(index, count, index);
+      return this.memory.u32.slice(index >>> 2, (index >>> 2) + count);
+    } finally {
+      if (index !== 0) this.memory.free(index);
+      this.arena.reset();
+    }
+  }
+
+  /**
+   * A k-way merge of `runs` sorted runs by `keys` (a loser tree in assembly/merge.ts): push each
+   * run's batches in order and end it, pull merged output batches. See {@link Merger}.
+   *
+   * @example
+   * const m = k.merger(schema, ['ts'], 2);
+   * m.push(0, run0[0]); m.push(1, run1[0]); m.end(0); m.end(1);
+   * const merged = m.pull(); // m.done === true
+   */
+  merger(schema: Schema, keys: readonly KeyRef[], runs: number, opts?: OutputOptions): Merger {
+    return new Merger(this, schema, keys, runs, opts);
+  }
+
+  /** One budgeted allocation for the sort index and its scratch: 2 × 16 bytes per row. */
+  private allocIndex(batches: readonly ManagedBatch[]): number {
+    let n = 0;
+    for (const b of batches) n += this.rowCount(b);
+    return this.memory.alloc(32 * n);
+  }
+
+  /** Runs sortIndex over the batches into `index` (scratch right after it); returns the row count. */
+  private sortToIndex(schema: Schema, batches: readonly ManagedBatch[], kdesc: Uint32Array, index: number): number {
+    const u32 = this.memory.u32;
+    let n = 0;
+    for (const b of batches) {
+      const id = u32[(b.ptr >>> 2) + 3]!;
+      if (id !== schema.id) throw new SchemaMismatchError(`batch has schema id 0x${hex(id)}, expected 0x${hex(schema.id)} for ${schema}`);
+      n += u32[(b.ptr >>> 2) + 2]!;
+    }
+    const a = this.arena;
+    const sd = a.putU32(schemaDescriptor(schema));
+    const kd = a.putU32(kdesc);
+    const table = a.putU32(batches.map((b) => b.ptr));
+    return this.raw.sortIndex(table, batches.length, sd, kd, index, index + 16 * n) >>> 0;
+  }
+}
+
+/**
+ * A resumable k-way merge of sorted runs in one kernel instance. Each run is a sequence of batches
+ * (bytes of `schema`, each sorted by the keys, and sorted across the run's batches); only the batch a
+ * run is currently reading is in managed memory (validated on the way in). Output rows are in key
+ * order; equal keys come from the lower run first, in run order (so merging consecutive pieces of an
+ * input is stable). Holds budget until {@link close} (or the end of the merge): the state, one
+ * output buffer and one batch per run.
+ *
+ * @example
+ * const m = k.merger(schema, [{ field: 'price', desc: true }], 3);
+ * for (const [r, run] of runs.entries()) { for (const b of run) m.push(r, b); m.end(r); }
+ * const out = m.pull();
+ * // or incrementally: while (!m.done) { sink(m.pull()); if (m.needs !== undefined) feed(m.needs); }
+ */
+export class Merger {
+  private readonly k: Kernels;
+  private readonly schema: Schema;
+  private readonly cap: number;
+  private readonly queues: Uint8Array[][];
+  private readonly ended: boolean[];
+  private readonly live: number[]; // managed copy of the batch each run reads (0: none)
+  private region = 0; // state + descriptors
+  private outs: Outputs | undefined;
+  private blockedOn: number | undefined;
+  private finished = false;
+
+  constructor(k: Kernels, schema: Schema, keys: readonly KeyRef[], runs: number, opts?: OutputOptions) {
+    if (!Number.isInteger(runs) || runs < 1 || runs > 0xffff) throw new RangeError(`runs must be an integer in [1, 65535], got ${runs}`);
+    this.k = k;
+    this.schema = schema;
+    this.cap = outputCapacity(opts);
+    const sd = schemaDescriptor(schema);
+    const kd = keyDescriptor(schema, keys);
+    this.queues = Array.from({ length: runs }, () => []);
+    this.ended = new Array<boolean>(runs).fill(false);
+    this.live = new Array<number>(runs).fill(0);
+    const stateBytes = (k.raw.mergeStateBytes(runs) + 7) & ~7;
+    this.region = k.memory.alloc(stateBytes + 4 * (sd.length + kd.length));
+    try {
+      const u32 = k.memory.u32;
+      const sdp = this.region + stateBytes;
+      const kdp = sdp + 4 * sd.length;
+      u32.set(sd, sdp >>> 2);
+      u32.set(kd, kdp >>> 2);
+      k.raw.mergeInit(this.region, runs, sdp, kdp);
+      this.outs = new Outputs(k, 1, this.cap, schema.id, 0);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Number of runs. */
+  get runs(): number {
+    return this.queues.length;
+  }
+
+  /** Whether every run has ended and every row has been pulled. */
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /**
+   * The run whose next batch (or end) the merge waits for after a {@link pull} that stopped early;
+   * undefined before the first pull, once done, or after that run was pushed to or ended.
+   */
+  get needs(): number | undefined {
+    return this.blockedOn;
+  }
+
+  /** Queues a batch at the end of run `run` (kept by reference until the merge reaches it). */
+  push(run: number, batch: Uint8Array): void {
+    this.checkRun(run);
+    this.queues[run]!.push(batch);
+    if (this.blockedOn === run) this.blockedOn = undefined;
+  }
+
+  /** Marks run `run` complete: no batch will follow. */
+  end(run: number): void {
+    this.checkRun(run);
+    this.ended[run] = true;
+    if (this.blockedOn === run) this.blockedOn = undefined;
+  }
+
+  /**
+   * Merges as far as the queued input allows and returns the output batches completed (each at most
+   * `outputBytes` unless one row is larger). After the last row, the final partial batch comes too,
+   * everything is freed and {@link done} is true; otherwise {@link needs} names the run to feed.
+   */
+  pull(): Uint8Array[] {
+    if (this.finished) return [];
+    const outs = this.outs;
+    if (outs === undefined) throw new SluiceError('merger is closed', { domain: 'internal' });
+    const k = this.k;
+    this.blockedOn = undefined;
+    for (;;) {
+      const st = k.raw.mergeStep(this.region, outs.ptr(0), outs.cap(0));
+      if (st === STATUS_FULL) {
+        outs.full(0, k.raw.resultBytes() >>> 0);
+      } else if (st === STATUS_NEED_INPUT) {
+        const r = k.raw.resultIndex() >>> 0;
+        if (this.live[r] !== 0) {
+          k.memory.free(this.live[r]!);
+          this.live[r] = 0;
+        }
+        const next = this.queues[r]!.shift();
+        if (next !== undefined) {
+          const b = k.copyIn(next, this.schema);
+          this.live[r] = b.ptr;
+          k.raw.mergeFeed(this.region, r, b.ptr);
+        } else if (this.ended[r]) {
+          k.raw.mergeFeed(this.region, r, 0);
+        } else {
+          this.blockedOn = r;
+          return outs.batches[0]!.splice(0);
+        }
+      } else if (st === STATUS_DONE) {
+        const res = outs.finish()[0]!;
+        this.outs = undefined;
+        this.finished = true;
+        this.close();
+        return res;
+      } else {
+        throw unexpected('mergeStep', st);
+      }
+    }
+  }
+
+  /** Frees the merge's managed memory (idempotent); pending input is dropped. */
+  close(): void {
+    this.outs?.dispose();
+    this.outs = undefined;
+    for (let r = 0; r < this.live.length; r++) {
+      if (this.live[r] !== 0) this.k.memory.free(this.live[r]!);
+      this.live[r] = 0;
+    }
+    if (this.region !== 0) this.k.memory.free(this.region);
+    this.region = 0;
+    for (const q of this.queues) q.length = 0;
+  }
+
+  private checkRun(run: number): void {
+    if (!Number.isInteger(run) || run < 0 || run >= this.queues.length) throw new RangeError(`run must be an integer in [0, ${this.queues.length}), got ${run}`);
+    if (this.ended[run]) throw new JobDefinitionError(`run ${run} has already ended`);
   }
 }
 

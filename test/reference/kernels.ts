@@ -278,3 +278,56 @@ export function refCompareRows(a: Uint8Array, b: Uint8Array, fields: readonly Re
   }
   return 0;
 }
+
+// ── sort / merge ─────────────────────────────────────────────────────────────────────────────
+
+/** A key field's value lifted out of the row: null, bigint (ints, timestamp, bool), number (f64), bytes. */
+type KeyValue = null | bigint | number | Uint8Array;
+
+/** Materializes the key fields of a row (in key order). */
+export function refKeyValues(row: Uint8Array, fields: readonly RefField[], keys: readonly RefKey[]): KeyValue[] {
+  const n = fields.length;
+  const dv = dvOf(row);
+  return keys.map((k) => {
+    if (rowIsNull(row, k.field)) return null;
+    const s = slotOffset(n, k.field);
+    const kind = fields[k.field]!.kind;
+    if (isVar(kind)) return row.subarray(dv.getUint32(s, true), dv.getUint32(s, true) + dv.getUint32(s + 4, true));
+    if (kind === 'f64') return dv.getFloat64(s, true);
+    return dv.getBigInt64(s, true); // i32 is stored sign-extended; bool is 0 or 1
+  });
+}
+
+/** The abi/abi.ts order over materialized keys. */
+export function refCompareKeys(a: readonly KeyValue[], b: readonly KeyValue[], keys: readonly RefKey[]): number {
+  for (let i = 0; i < keys.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    const k = keys[i]!;
+    if (x === null || y === null) {
+      if (x === y) continue;
+      return (x === null) === !!k.nullsFirst ? -1 : 1;
+    }
+    let c: number;
+    if (typeof x === 'number') c = cmpF64(x, y as number);
+    else if (typeof x === 'bigint') c = cmpNum(x, y as bigint);
+    else c = cmpBytes(x, y as Uint8Array);
+    if (c !== 0) return k.desc ? -c : c;
+  }
+  return 0;
+}
+
+/** Rows of all batches, in key order; equal keys keep input order (Array.prototype.sort is stable). */
+export function refSort(batches: readonly Uint8Array[], fields: readonly RefField[], keys: readonly RefKey[]): Uint8Array[] {
+  const rows = batches.flatMap((b) => batchRows(b)).map((row) => ({ row, key: refKeyValues(row, fields, keys) }));
+  rows.sort((p, q) => refCompareKeys(p.key, q.key, keys));
+  return rows.map((r) => r.row);
+}
+
+/**
+ * The merge of sorted runs (each a list of batches): by key, ties from the lower run first, each
+ * run's rows in their order — which is the stable sort of the runs concatenated in run order.
+ */
+export function refMerge(runs: readonly (readonly Uint8Array[])[], fields: readonly RefField[], keys: readonly RefKey[]): Uint8Array[] {
+  return refSort(runs.flat(), fields, keys);
+}
