@@ -1,5 +1,6 @@
 // Owns the browser (window or web worker) platform adapter.
 
+import { memorySpill } from './spill-memory.ts';
 import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
 
 /**
@@ -21,6 +22,6 @@ export function createBrowserPlatform(options?: PlatformOptions): Platform {
     now: performanceNow,
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
-    spill: undefined,
+    spill: memorySpill, // spilled runs live on the JS heap (see spill-memory.ts)
   };
 }

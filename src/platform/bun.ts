@@ -1,9 +1,10 @@
 // Owns the Bun (1.x) platform adapter.
 
+import { nodeFileSpill } from './node.ts';
 import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
 
 /**
- * The platform for Bun.
+ * The platform for Bun. Spill stores are the Node file store (spill-node.ts).
  *
  * @example
  * ```ts
@@ -19,6 +20,6 @@ export function createBunPlatform(options?: PlatformOptions): Platform {
     now: performanceNow,
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
-    spill: undefined,
+    spill: nodeFileSpill, // Bun's node:fs is native: the Node file store as is
   };
 }

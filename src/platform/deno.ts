@@ -1,9 +1,16 @@
 // Owns the Deno (2.x) platform adapter.
 
-import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
+import { optionalKernels, performanceNow, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
+
+/** File spill stores over the Deno file API, loaded on first use (needs read/write permission). */
+export const denoFileSpill: SpillStoreFactory = {
+  kind: 'file',
+  createSpillStore: async (options) => (await import('./spill-deno.ts')).createDenoSpillStore(options),
+};
 
 /**
- * The platform for Deno. Needs no permissions: the kernels are embedded bytes, not a file read.
+ * The platform for Deno. Needs no permissions to start: the kernels are embedded bytes, not a file
+ * read. Spilling needs --allow-read and --allow-write for the temp directory.
  *
  * @example
  * ```ts
@@ -19,6 +26,6 @@ export function createDenoPlatform(options?: PlatformOptions): Platform {
     now: performanceNow,
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
-    spill: undefined,
+    spill: denoFileSpill,
   };
 }

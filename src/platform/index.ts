@@ -1,6 +1,20 @@
 // Owns the public surface of src/platform/: the interface, the adapters and detection.
 
-export type { Platform, PlatformOptions, RuntimeName, SpillFile, SpillStore } from './types.ts';
+export type {
+  Platform,
+  PlatformOptions,
+  RuntimeName,
+  SpillFile,
+  SpillReader,
+  SpillStats,
+  SpillStore,
+  SpillStoreFactory,
+  SpillStoreKind,
+  SpillStoreOptions,
+  SpillWriter,
+} from './types.ts';
+export { SpillStoreClosedError, withSpillStore } from './spill-common.ts';
+export { createMemorySpillStore, memorySpill } from './spill-memory.ts';
 export { createNodePlatform } from './node.ts';
 export { createDenoPlatform } from './deno.ts';
 export { createBunPlatform } from './bun.ts';

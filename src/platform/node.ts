@@ -1,6 +1,12 @@
 // Owns the Node.js (>= 20) platform adapter.
 
-import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
+import { optionalKernels, performanceNow, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
+
+/** File spill stores over node:fs, loaded on first use. Bun shares it (bun.ts). */
+export const nodeFileSpill: SpillStoreFactory = {
+  kind: 'file',
+  createSpillStore: async (options) => (await import('./spill-node.ts')).createNodeSpillStore(options),
+};
 
 /**
  * The platform for Node.js. Async because `node:os` is imported on demand, so bundles for other
@@ -11,6 +17,7 @@ import { optionalKernels, performanceNow, type Platform, type PlatformOptions } 
  * import { createNodePlatform } from './node.ts';
  * const platform = await createNodePlatform();
  * platform.hardwareConcurrency; // os.availableParallelism()
+ * const store = await platform.spill.createSpillStore(); // a temp directory under os.tmpdir()
  * ```
  */
 export async function createNodePlatform(options?: PlatformOptions): Promise<Platform> {
@@ -23,6 +30,6 @@ export async function createNodePlatform(options?: PlatformOptions): Promise<Pla
     now: performanceNow,
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
-    spill: undefined,
+    spill: nodeFileSpill,
   };
 }

@@ -6,24 +6,158 @@
 export type RuntimeName = 'node' | 'deno' | 'bun' | 'workerd' | 'browser';
 
 /**
- * A place for runs that do not fit the managed-memory budget (sort, join, aggregation spill).
- * Placeholder: the interface is fixed now so operators can be written against it; no adapter
- * implements it yet (`Platform.spill` is `undefined`), and an operator that must spill without a
- * store raises a memory-budget error instead.
+ * Where a spill store lives: `file` (a private temp directory on a local file system: Node, Deno, Bun)
+ * or `memory` (the JS heap: workerd, browsers — spilling there frees managed memory but not the
+ * isolate's heap, so a job that spills a lot needs a heap large enough for its spill, see `maxBytes`).
  */
-export interface SpillStore {
-  /** Create an empty spill file; `name` is a hint for diagnostics only. */
-  create(name: string): Promise<SpillFile>;
+export type SpillStoreKind = 'file' | 'memory';
+
+/** Options for {@link SpillStoreFactory.createSpillStore}. */
+export interface SpillStoreOptions {
+  /**
+   * File stores: the directory under which the store makes its own unique temp directory
+   * (created if missing). Default: the runtime's temp directory (`os.tmpdir()`, `Deno.makeTempDir`).
+   * Ignored by the memory store.
+   */
+  dir?: string;
+  /**
+   * The most live bytes the store may hold (files not yet deleted); an append beyond it throws a
+   * `MemoryBudgetError` naming this limit. Default: unlimited (the disk, or the JS heap, is the limit).
+   */
+  maxBytes?: number;
+  /**
+   * Cancellation: when the signal aborts the store is closed (everything it created is removed), and
+   * any operation still running or started later fails with `SpillStoreClosedError`.
+   */
+  signal?: AbortSignal;
+  /** Buffer size for writes and reads of file stores, in bytes (default 256 KiB). */
+  bufferBytes?: number;
 }
 
-/** An append-then-read sequence of byte blocks, deleted by `dispose()`. */
+/**
+ * Byte accounting of a spill store. `bytes*` count batch bytes (the file format adds nothing).
+ */
+export interface SpillStats {
+  /** Batch bytes appended over the store's life, deleted files included. */
+  readonly bytesWritten: number;
+  /** Batches appended over the store's life. */
+  readonly batchesWritten: number;
+  /** Batch bytes returned by readers over the store's life. */
+  readonly bytesRead: number;
+  /** Bytes held now: files being written or finished and not yet deleted (the disk or heap in use). */
+  readonly bytesLive: number;
+  /** Files held now (being written, or finished and not deleted). */
+  readonly filesLive: number;
+  /** Files created over the store's life. */
+  readonly filesCreated: number;
+}
+
+/**
+ * A place for runs of batches that do not fit the managed-memory budget (sort, join and aggregation
+ * spill). One store per job (or per operator): it owns a private temp directory (file stores) or a
+ * set of heap buffers (memory store), and `close()` removes everything it created.
+ *
+ * Lifecycle — close on success, failure and cancellation alike. Either `try/finally`:
+ * ```ts
+ * const store = await platform.spill.createSpillStore({ signal });
+ * try {
+ *   const w = await store.create('sort-run-0');
+ *   for (const batch of batches) await w.append(batch);
+ *   const run = await w.finish();
+ *   for await (const batch of run.read()) consume(batch);
+ *   await run.delete();
+ * } finally {
+ *   await store.close(); // idempotent; removes the temp directory
+ * }
+ * ```
+ * or `await using store = await platform.spill.createSpillStore();` (the store is `AsyncDisposable`),
+ * or `withSpillStore(platform.spill, async (store) => …)` from `spill-common.ts`. Aborting
+ * `options.signal` closes the store too. As a last resort the file stores also remove their
+ * directories when the process exits normally (Node/Bun `process.on('exit')`, Deno `unload`); a
+ * killed process can leave a `sluice-spill-*` directory behind in the temp directory.
+ *
+ * Cost: one file (or heap chunk list) per run; appends and reads are buffered (`bufferBytes`), so a
+ * batch costs a copy plus amortised I/O, not a system call each.
+ */
+export interface SpillStore {
+  /** `file` or `memory` (see {@link SpillStoreKind}). */
+  readonly kind: SpillStoreKind;
+  /** The store's directory (file stores) or `memory:<id>`, for diagnostics. */
+  readonly location: string;
+  /** Live accounting (a snapshot object; read it again for fresh numbers). */
+  readonly stats: SpillStats;
+  /** Whether `close()` was called (or the signal aborted). */
+  readonly closed: boolean;
+  /**
+   * Create an empty spill file and return its writer. `name` is a hint for diagnostics and the file
+   * name; it need not be unique. Files of one store may be written and read interleaved.
+   */
+  create(name: string): Promise<SpillWriter>;
+  /**
+   * Close every writer and reader, delete every file and the store's directory. Idempotent: every
+   * call returns the same promise. Further `create()` / `append()` / `next()` fail with
+   * `SpillStoreClosedError`.
+   */
+  close(): Promise<void>;
+  /** Same as `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Appends batches to one spill file. Appends are queued in call order; awaiting each is not required. */
+export interface SpillWriter {
+  /** The name given to `create()`. */
+  readonly name: string;
+  /** Where the file lives (a path, or `memory:<id>/<file>`), for diagnostics. */
+  readonly location: string;
+  /** Batch bytes appended so far. */
+  readonly byteLength: number;
+  /** Batches appended so far. */
+  readonly batchCount: number;
+  /**
+   * Append one binary-row batch (see abi/abi.ts: magic, u32 byteLength at offset 4). Only the
+   * batch's own `byteLength` bytes are written, so a whole managed-memory segment holding one batch
+   * may be passed. A block that is not a well-formed batch header throws `CorruptBatchError`. The
+   * bytes are copied or written before the promise resolves: do not change them until then.
+   */
+  append(batch: Uint8Array): Promise<void>;
+  /** Flush and close for writing; the returned file can be read any number of times. */
+  finish(): Promise<SpillFile>;
+  /** Give up on the file: close and delete it. Idempotent. */
+  abort(): Promise<void>;
+}
+
+/** A finished spill file: an immutable run of batches, readable until deleted. */
 export interface SpillFile {
-  /** Append one block (the bytes are copied or written before the promise resolves). */
-  append(block: Uint8Array): Promise<void>;
-  /** Read the blocks back in append order. */
-  read(): AsyncIterable<Uint8Array>;
-  /** Delete the file; further calls fail. */
-  dispose(): Promise<void>;
+  readonly name: string;
+  readonly location: string;
+  /** Batch bytes in the file. */
+  readonly byteLength: number;
+  /** Batches in the file. */
+  readonly batchCount: number;
+  /**
+   * A sequential reader over the batches in append order. Each returned batch is a fresh
+   * `Uint8Array` the caller owns (offset 0 of its own buffer). Several readers may be open at once.
+   * A truncated or corrupt file throws `CorruptBatchError` naming the file and the byte offset; it
+   * never yields bytes that are not a whole, well-framed batch.
+   */
+  read(): SpillReader;
+  /** Delete the file (closing its open readers). Idempotent. */
+  delete(): Promise<void>;
+}
+
+/** Reads one spill file batch by batch; also an async iterable (`for await`), which closes it at the end. */
+export interface SpillReader extends AsyncIterable<Uint8Array> {
+  /** The next batch, or `undefined` after the last (the reader then closes itself). */
+  next(): Promise<Uint8Array | undefined>;
+  /** Release the reader's handle and buffer. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What each adapter offers as `Platform.spill`: the kind of store it makes, and the factory. */
+export interface SpillStoreFactory {
+  readonly kind: SpillStoreKind;
+  /** A new, empty store with its own temp directory (or heap space). Close it when done. */
+  createSpillStore(options?: SpillStoreOptions): Promise<SpillStore>;
 }
 
 /**
@@ -59,8 +193,11 @@ export interface Platform {
    * WebAssembly bytes at run time, so a `.wasm` module imported through its config is handed in.
    */
   loadKernelModule(): Promise<WebAssembly.Module | undefined>;
-  /** Spill store, or `undefined` where none exists yet (see {@link SpillStore}). */
-  readonly spill: SpillStore | undefined;
+  /**
+   * Makes spill stores: a private temp directory on Node, Deno and Bun; the JS heap on workerd and
+   * in browsers (see {@link SpillStore}).
+   */
+  readonly spill: SpillStoreFactory;
 }
 
 /** Options shared by every adapter factory. */

@@ -1,5 +1,6 @@
 // Owns the Cloudflare workerd platform adapter.
 
+import { memorySpill } from './spill-memory.ts';
 import type { Platform } from './types.ts';
 
 /** Options for {@link createWorkerdPlatform}: the kernels module is required here. */
@@ -11,7 +12,8 @@ export interface WorkerdPlatformOptions {
 /**
  * The platform for workerd / Cloudflare Workers. workerd forbids compiling WebAssembly bytes at run
  * time (and `eval` / `new Function`), so the kernels must come in as a precompiled module. There are
- * no threads and no file system; `performance.now()` advances only across I/O.
+ * no threads and no file system (spill
+ * stores are in memory, on the JS heap); `performance.now()` advances only across I/O.
  *
  * @example
  * ```ts
@@ -36,6 +38,6 @@ export function createWorkerdPlatform(options: WorkerdPlatformOptions): Platform
     now: () => performance.now(),
     wallClock: Date.now,
     loadKernelModule: () => Promise.resolve(kernels),
-    spill: undefined,
+    spill: memorySpill, // no file system: spilled runs live on the JS heap (see spill-memory.ts)
   };
 }

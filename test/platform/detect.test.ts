@@ -25,7 +25,7 @@ test('detectPlatform returns that runtime\'s adapter', async () => {
   const platform = await detectPlatform();
   assert.is(platform.name, expected);
   assert.ok(Number.isInteger(platform.hardwareConcurrency) && platform.hardwareConcurrency >= 1);
-  assert.is(platform.spill, undefined);
+  assert.is(platform.spill.kind, 'file');
 });
 
 test('clock is monotonic and wall clock is epoch milliseconds', async () => {
@@ -48,6 +48,8 @@ test('workerd adapter requires a precompiled module', async () => {
   const platform = createWorkerdPlatform({ kernels: emptyModule });
   assert.is(platform.hardwareConcurrency, 1);
   assert.is(await platform.loadKernelModule(), emptyModule);
+  assert.is(platform.spill.kind, 'memory');
+  assert.is(createBrowserPlatform().spill.kind, 'memory');
 });
 
 test.run();

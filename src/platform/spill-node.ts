@@ -1,0 +1,121 @@
+// Owns the file spill store over `node:fs/promises`: Node, and Bun (whose node:fs is native).
+// Loaded only through a dynamic import from node.ts / bun.ts, so other runtimes never see `node:`.
+//
+// Each store makes its own directory, `<dir or os.tmpdir()>/sluice-spill-XXXXXX/`, holding one file per
+// spill run (`000001-<name>.spill`). `close()` removes the directory; so does a normal process exit
+// for stores never closed (a synchronous `rmSync` in a `process.on('exit')` hook).
+
+import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { type BackendFile, type BackendReader, BackendSpillStore, type SpillBackend } from './spill-common.ts';
+import type { SpillStore, SpillStoreFactory, SpillStoreOptions } from './types.ts';
+
+const liveDirs = new Set<string>();
+let exitHooked = false;
+
+function track(dir: string): void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => {
+      for (const d of liveDirs) {
+        try {
+          rmSync(d, { recursive: true, force: true });
+        } catch {
+          // Exiting anyway; nothing better to do with the error.
+        }
+      }
+    });
+  }
+  liveDirs.add(dir);
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, null);
+    if (bytesWritten <= 0) throw new Error('write made no progress');
+    off += bytesWritten;
+  }
+}
+
+class NodeFile implements BackendFile {
+  readonly location: string;
+  private fh: FileHandle | undefined;
+
+  constructor(path: string, fh: FileHandle) {
+    this.location = path;
+    this.fh = fh;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (!this.fh) return Promise.reject(new Error(`${this.location} is not open for writing`));
+    return writeAll(this.fh, bytes);
+  }
+
+  async closeWrite(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close();
+  }
+
+  async openRead(): Promise<BackendReader> {
+    const fh = await open(this.location, 'r');
+    return {
+      read: async (dst, position) => (await fh.read(dst, 0, dst.length, position)).bytesRead,
+      close: () => fh.close(),
+    };
+  }
+
+  async remove(): Promise<void> {
+    await this.closeWrite().catch(() => {});
+    await rm(this.location, { force: true });
+  }
+}
+
+class NodeBackend implements SpillBackend {
+  readonly kind = 'file' as const;
+  readonly location: string;
+  readonly bufferWrites = true;
+
+  constructor(dir: string) {
+    this.location = dir;
+  }
+
+  async createFile(fileName: string): Promise<BackendFile> {
+    const path = join(this.location, fileName);
+    return new NodeFile(path, await open(path, 'wx'));
+  }
+
+  async removeAll(): Promise<void> {
+    await rm(this.location, { recursive: true, force: true, maxRetries: 3 });
+    liveDirs.delete(this.location);
+  }
+}
+
+/**
+ * A file spill store in a fresh temp directory (see the file comment).
+ *
+ * @example
+ * ```ts
+ * import { createNodeSpillStore } from './spill-node.ts';
+ * const store = await createNodeSpillStore({ dir: '/mnt/scratch' });
+ * try { … } finally { await store.close(); }
+ * ```
+ */
+export async function createNodeSpillStore(options?: SpillStoreOptions): Promise<SpillStore> {
+  options?.signal?.throwIfAborted();
+  const parent = options?.dir ?? tmpdir();
+  if (options?.dir !== undefined) await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, 'sluice-spill-'));
+  track(dir);
+  const store = new BackendSpillStore(new NodeBackend(dir), options);
+  // Aborted while the directory was being made: the listener was added too late to fire.
+  if (options?.signal?.aborted) await store.close();
+  return store;
+}
+
+/** `Platform.spill` of Node and Bun. */
+export const nodeSpill: SpillStoreFactory = { kind: 'file', createSpillStore: createNodeSpillStore };
