@@ -6,7 +6,7 @@ NODE_TS := node --import tsx
 ASC := node_modules/.bin/asc
 KERNEL_SRC := $(wildcard assembly/*.ts)
 
-.PHONY: all deps wasm typecheck demo test test-node test-deno test-bun test-workerd lint bench-serde clean
+.PHONY: all deps wasm typecheck demo test test-node test-deno test-bun test-workerd lint bench-serde bench-batch clean
 
 all: deps wasm typecheck
 
@@ -63,6 +63,11 @@ test-workerd: all
 
 bench-serde: all
 	node --import tsx bench/serde.ts
+
+# Sort, join, groupby and external sort vs DuckDB (1 and 2 threads), duckdb-wasm, arquero and plain JS.
+# Full size (10M rows; external sort 100M rows in 1 GiB); scale down with ARGS='--scale 0.1'.
+bench-batch: all
+	node --import tsx bench/batch.ts $(ARGS)
 
 clean:
 	rm -rf build dist bindings/wasm.generated.ts

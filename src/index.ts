@@ -11,3 +11,4 @@ export { UnhashableKeyError } from './runtime/keys.ts';
 export * from './core/schema.ts';
 export * from './core/errors.ts';
 export { hashJsKey, keyGroupOf, subtaskForKeyGroup } from './core/hash.ts';
+export * from './state/index.ts';
