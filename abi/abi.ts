@@ -90,4 +90,31 @@ export const ABI = {
   STATUS_SCHEMA_MISMATCH: 3,
   // the merge kernel needs the next batch of run resultIndex (feed it, or end the run) before it can go on
   STATUS_NEED_INPUT: 4,
+  // hash join (assembly/join.ts): probe / scan mode bits, table header and probe state sizes
+  JOIN_EMIT_MATCH: 1,
+  JOIN_EMIT_PROBE_UNMATCHED: 2,
+  JOIN_MARK_BUILD: 4,
+  JOIN_EMIT_PROBE_MATCHED: 8,
+  JOIN_PROBE_ONLY: 16,
+  JOIN_BUILD_FIRST: 32,
+  JOIN_PROBE_BITMAP: 64,
+  JOIN_SCAN_MATCHED: 128,
+  JOIN_BUILD_ONLY: 256,
+  JOIN_TABLE_HEADER_BYTES: 64,
+  JOIN_PROBE_STATE_BYTES: 32,
+  // hash aggregation (assembly/agg.ts): an integer sum left the i64 range (resultRow: the row)
+  STATUS_OVERFLOW: 5,
+  // aggregate ops of an aggregate descriptor u32[] = [nAggs, op, field, ...]; the MERGE ops combine partials
+  AGG_COUNT_STAR: 1,
+  AGG_COUNT: 2,
+  AGG_SUM: 3,
+  AGG_MIN: 4,
+  AGG_MAX: 5,
+  AGG_AVG: 6,
+  AGG_MERGE_COUNT: 7,
+  AGG_MERGE_AVG: 8,
+  // which part of the aggregation table is full after STATUS_FULL (resultIndex)
+  AGG_FULL_HEAP: 0,
+  AGG_FULL_DIRECTORY: 1,
+  AGG_STATE_BYTES: 32,
 } as const;

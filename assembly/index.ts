@@ -11,3 +11,4 @@ export { compareRowPairs } from './compare';
 export { schemaFingerprint as schemaId } from './row';
 export { sortIndex, gatherSorted, sortedRowPointers } from './sort';
 export { mergeStateBytes, mergeInit, mergeFeed, mergeStep } from './merge';
+export { joinTableBytes, joinTableInit, joinTableCount, joinBuild, joinProbe, joinScan, joinPartition } from './join';

@@ -17,3 +17,4 @@ export {
 } from './kernels.ts';
 export { ManagedMemory, type SegmentPoolExports } from './memory.ts';
 export * as abi from './abi.generated.ts';
+export * from './join.ts';

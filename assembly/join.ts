@@ -1,0 +1,469 @@
+// Owns the hash join kernels: a chained hash table of (hash, row address) entries over build-side rows
+// that stay in their batches, the probe kernel that writes joined rows (resumable mid-match-list), the
+// scan of build rows by their matched bit (outer / semi / anti on the build side), and the seeded
+// hash partitioner the hybrid hash join uses to split both inputs (a different seed per recursion level).
+//
+// ── Table (host-allocated, joinTableBytes(capacity, nBuckets) bytes, u32 words) ─────────────────
+//   +0   mask = nBuckets - 1 (nBuckets a power of two)
+//   +4   capacity (entries)          +8   count (entries used)
+//   +12  build schema descriptor     +16  build key descriptor
+//   +20  W (null bitmap bytes) of the build schema      +24  build field count
+//   +28  buckets address             +32  entries address        +36  matched bitmap address
+//   +40  1 if the build schema has string/bytes/any fields      +44..63 reserved (0)
+//   +64  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
+//   then entries: capacity × 12 bytes { u32 hash, u32 row address, u32 next entry index + 1 (0: end) }
+//   then the matched bitmap: one bit per entry, ceil(capacity / 64) × 8 bytes
+// A build row with a NULL key field gets an entry (so outer scans can emit it) but joins no chain:
+// NULL keys never match (SQL). Cost: 12 bytes per entry + 4 per bucket + 1 bit; insert O(1);
+// probe O(1 + chain length), with the stored hash rejecting most non-matches before a key compare.
+//
+// ── Probe state (JOIN_PROBE_STATE_BYTES, u32 words; the host zeroes it and sets +4 = 16) ─────────
+//   +0 row index  +4 row byte offset  +8 phase (0 row start, 1 walking the chain, 2 row end)
+//   +12 next entry index + 1   +16 hash of the row   +20 matched-any flag
+//   +24 probe bitmap address (JOIN_PROBE_BITMAP)      +28 bitmap bit of this batch's row 0
+//
+// ── Joined row: the first side's fields then the second's (probe first unless JOIN_BUILD_FIRST),
+// payloads packed in field order (as every writer lays them out), a missing side all NULL, the
+// row header's reserved word 0. JOIN_PROBE_ONLY / JOIN_BUILD_ONLY rows are the input rows as they are.
+
+import {
+  HASH_NULL,
+  JOIN_BUILD_FIRST,
+  JOIN_BUILD_ONLY,
+  JOIN_EMIT_MATCH,
+  JOIN_EMIT_PROBE_MATCHED,
+  JOIN_EMIT_PROBE_UNMATCHED,
+  JOIN_MARK_BUILD,
+  JOIN_PROBE_BITMAP,
+  JOIN_PROBE_ONLY,
+  JOIN_SCAN_MATCHED,
+  JOIN_TABLE_HEADER_BYTES,
+  STATUS_DONE,
+  STATUS_FULL,
+  TYPE_F64,
+} from './abi.generated';
+import { compareBytes } from './compare';
+import { fmix32, hashRow, murmurBytes, murmurWord64 } from './hash';
+import { setResult } from './result';
+import {
+  batchRowCount,
+  bitmapBytes,
+  copyRow,
+  descFieldCount,
+  descType,
+  fixedEnd,
+  isNull,
+  isVarType,
+  keyCount,
+  keyField,
+  reserveRow,
+  rowLength,
+  slotAt,
+} from './row';
+
+// @ts-ignore: decorator
+@inline const ENTRY_BYTES: usize = 12;
+
+/** Bytes of a table of `capacity` entries and `nBuckets` buckets (a power of two). */
+export function joinTableBytes(capacity: u32, nBuckets: u32): u32 {
+  return JOIN_TABLE_HEADER_BYTES + nBuckets * 4 + capacity * <u32>ENTRY_BYTES + (((capacity + 63) >> 6) << 3);
+}
+
+/** Makes an empty table at `t` (joinTableBytes(capacity, nBuckets) bytes) over rows of `schema`. */
+export function joinTableInit(t: usize, capacity: u32, nBuckets: u32, schema: usize, keys: usize): void {
+  assert(nBuckets > 0 && (nBuckets & (nBuckets - 1)) == 0, 'joinTableInit: nBuckets must be a power of two');
+  const n = descFieldCount(schema);
+  let hasVar: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) if (isVarType(descType(schema, i))) hasVar = 1;
+  const buckets = t + JOIN_TABLE_HEADER_BYTES;
+  const entries = buckets + (<usize>nBuckets << 2);
+  const matched = entries + <usize>capacity * ENTRY_BYTES;
+  memory.fill(t, 0, JOIN_TABLE_HEADER_BYTES);
+  store<u32>(t, nBuckets - 1);
+  store<u32>(t, capacity, 4);
+  store<u32>(t, <u32>schema, 12);
+  store<u32>(t, <u32>keys, 16);
+  store<u32>(t, bitmapBytes(n), 20);
+  store<u32>(t, n, 24);
+  store<u32>(t, <u32>buckets, 28);
+  store<u32>(t, <u32>entries, 32);
+  store<u32>(t, <u32>matched, 36);
+  store<u32>(t, hasVar, 40);
+  memory.fill(buckets, 0, <usize>nBuckets << 2);
+  memory.fill(matched, 0, ((capacity + 63) >> 6) << 3);
+}
+
+/** Entries in the table. */
+export function joinTableCount(t: usize): u32 {
+  return load<u32>(t, 8);
+}
+
+// @ts-ignore: decorator
+@inline function anyKeyNull(row: usize, keys: usize): bool {
+  const nk = keyCount(keys);
+  for (let k: u32 = 0; k < nk; k++) if (isNull(row, keyField(keys, k))) return true;
+  return false;
+}
+
+/**
+ * Inserts rows [startRow, rowCount) of `batch` (startRow at byte offset `startOffset`) into the table.
+ * The batch must stay in place while the table is used. Returns STATUS_DONE, or STATUS_FULL when the
+ * table has no free entry (resultRow / resultOffset: the first row not inserted).
+ */
+export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u32): u32 {
+  const n = batchRowCount(batch);
+  const schema = <usize>load<u32>(t, 12);
+  const keys = <usize>load<u32>(t, 16);
+  const w = load<u32>(t, 20);
+  const mask = load<u32>(t);
+  const cap = load<u32>(t, 4);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  let count = load<u32>(t, 8);
+  let row = batch + startOffset;
+  for (let r = startRow; r < n; r++) {
+    if (count == cap) {
+      store<u32>(t, count, 8);
+      setResult(r, <u32>(row - batch), 0, 0);
+      return STATUS_FULL;
+    }
+    const ent = entries + <usize>count * ENTRY_BYTES;
+    store<u32>(ent, <u32>row, 4);
+    if (anyKeyNull(row, keys)) {
+      store<u32>(ent, 0);
+      store<u32>(ent, 0, 8);
+    } else {
+      const h = hashRow(row, w, schema, keys);
+      const b = buckets + (<usize>(h & mask) << 2);
+      store<u32>(ent, h);
+      store<u32>(ent, load<u32>(b), 8);
+      store<u32>(b, count + 1);
+    }
+    count++;
+    row += rowLength(row);
+  }
+  store<u32>(t, count, 8);
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
+
+/** Key equality of a probe row and a build row (no NULL keys): abi/abi.ts compare order == 0. */
+// @ts-ignore: decorator
+@inline function keysEqual(p: usize, pw: u32, ps: usize, pk: usize, b: usize, bw: u32, bk: usize): bool {
+  const nk = keyCount(pk);
+  for (let k: u32 = 0; k < nk; k++) {
+    const fp = keyField(pk, k);
+    const fb = keyField(bk, k);
+    const t = descType(ps, fp);
+    const sp = slotAt(p, pw, fp);
+    const sb = slotAt(b, bw, fb);
+    if (isVarType(t)) {
+      const lp = load<u32>(sp, 4);
+      if (lp != load<u32>(sb, 4)) return false;
+      if (compareBytes(p + load<u32>(sp), lp, b + load<u32>(sb), lp) != 0) return false;
+    } else if (t == TYPE_F64) {
+      const x = load<f64>(sp);
+      const y = load<f64>(sb);
+      if (!(x == y || (x != x && y != y))) return false;
+    } else if (load<u64>(sp) != load<u64>(sb)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Payload bytes of the non-null var fields of a row (0 for a missing row or a fixed-only schema). */
+// @ts-ignore: decorator
+@inline function varBytes(row: usize, n: u32, w: u32, desc: usize, hasVar: bool): u32 {
+  if (row == 0 || !hasVar) return 0;
+  let s: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) if (isVarType(descType(desc, i)) && !isNull(row, i)) s += load<u32>(slotAt(row, w, i), 4);
+  return s;
+}
+
+/** Size of a joined row of n fields from rows with `vb` payload bytes in all. */
+// @ts-ignore: decorator
+@inline function joinedSize(n: u32, vb: u32): u32 {
+  return (fixedEnd(n) + vb + 7) & ~7;
+}
+
+/**
+ * Writes one side of a joined row at field offset `off`: null bits, slots and payloads (from `pos`).
+ * `row` 0 writes all NULL. Returns the new payload position.
+ */
+function writeSide(dst: usize, outW: u32, off: u32, row: usize, n: u32, w: u32, desc: usize, hasVar: bool, pos: u32): u32 {
+  const slots = dst + 8 + outW + (<usize>off << 3);
+  if (row == 0) {
+    for (let i: u32 = 0; i < n; i++) {
+      const f = off + i;
+      const b = dst + 8 + (f >> 3);
+      store<u8>(b, <u8>(<u32>load<u8>(b) | (<u32>1 << (f & 7))));
+    }
+    memory.fill(slots, 0, <usize>n << 3);
+    return pos;
+  }
+  // null bitmap: the row's words shifted to bit `off` (its bits past n are clear)
+  const shift = <u64>(off & 63);
+  const outWords = outW >> 3;
+  for (let j: u32 = 0; j < (w >> 3); j++) {
+    const v = load<u64>(row + 8 + (<usize>j << 3));
+    if (v == 0) continue;
+    const wi = (off >> 6) + j;
+    const p = dst + 8 + (<usize>wi << 3);
+    store<u64>(p, load<u64>(p) | (v << shift));
+    if (shift != 0 && wi + 1 < outWords) store<u64>(p, load<u64>(p, 8) | (v >> (64 - shift)), 8);
+  }
+  memory.copy(slots, row + 8 + w, <usize>n << 3);
+  if (hasVar) {
+    for (let i: u32 = 0; i < n; i++) {
+      if (!isVarType(descType(desc, i)) || isNull(row, i)) continue;
+      const s = slots + (<usize>i << 3);
+      const len = load<u32>(s, 4);
+      memory.copy(dst + pos, row + load<u32>(s), len);
+      store<u32>(s, pos);
+      pos += len;
+    }
+  }
+  return pos;
+}
+
+/** Writes a joined row of `size` bytes: first side (a, na fields) then second (b, nb fields). */
+function writeJoined(
+  dst: usize,
+  size: u32,
+  a: usize, na: u32, aw: u32, ad: usize, av: bool,
+  b: usize, nb: u32, bw: u32, bd: usize, bv: bool,
+): void {
+  const n = na + nb;
+  const outW = bitmapBytes(n);
+  store<u32>(dst, size);
+  store<u32>(dst, 0, 4);
+  memory.fill(dst + 8, 0, outW);
+  let pos = fixedEnd(n);
+  pos = writeSide(dst, outW, 0, a, na, aw, ad, av, pos);
+  pos = writeSide(dst, outW, na, b, nb, bw, bd, bv, pos);
+  memory.fill(dst + pos, 0, size - pos);
+}
+
+// @ts-ignore: decorator
+@inline function saveProbe(st: usize, r: u32, off: u32, phase: u32, e: u32, h: u32, any: u32): void {
+  store<u32>(st, r);
+  store<u32>(st, off, 4);
+  store<u32>(st, phase, 8);
+  store<u32>(st, e, 12);
+  store<u32>(st, h, 16);
+  store<u32>(st, any, 20);
+}
+
+/**
+ * Probes the rows of `batch` (schema `ps`, key descriptor `pk`: the same number and types of key
+ * fields as the table's) against table `t`, from the position in the probe state `st`, appending
+ * output rows to the batch at `out` (capacity `cap`) as `mode` asks:
+ *   JOIN_EMIT_MATCH            a joined row per (probe row, matching build row)
+ *   JOIN_MARK_BUILD            set the matched bit of every matching build entry
+ *   JOIN_EMIT_PROBE_MATCHED    the probe row once if it matched (semi)
+ *   JOIN_EMIT_PROBE_UNMATCHED  the probe row if it matched nothing (outer: NULL build fields; anti)
+ *   JOIN_PROBE_ONLY            probe-row outputs are the probe row alone (semi / anti)
+ *   JOIN_BUILD_FIRST           joined rows are build fields then probe fields
+ *   JOIN_PROBE_BITMAP          "matched" also reads / sets bit (base + row) of the bitmap in the state
+ *                              (a probe run joined against several build chunks)
+ * Returns STATUS_DONE, or STATUS_FULL (resultBytes: the row that did not fit) with the state at that
+ * row, even in the middle of its match list: flush `out` and call again with the same state.
+ */
+export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u32, st: usize, out: usize, cap: u32): u32 {
+  const n = batchRowCount(batch);
+  const pn = descFieldCount(ps);
+  const pw = bitmapBytes(pn);
+  let pv = false;
+  if ((mode & JOIN_EMIT_MATCH) != 0 || (mode & JOIN_PROBE_ONLY) == 0) for (let i: u32 = 0; i < pn; i++) if (isVarType(descType(ps, i))) pv = true;
+  const mask = load<u32>(t);
+  const bd = <usize>load<u32>(t, 12);
+  const bk = <usize>load<u32>(t, 16);
+  const bw = load<u32>(t, 20);
+  const bn = load<u32>(t, 24);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  const matched = <usize>load<u32>(t, 36);
+  const bv = load<u32>(t, 40) != 0;
+  const buildFirst = (mode & JOIN_BUILD_FIRST) != 0;
+  const emitMatch = (mode & JOIN_EMIT_MATCH) != 0;
+  const markBuild = (mode & JOIN_MARK_BUILD) != 0;
+  const walkAll = emitMatch || markBuild;
+  const useBitmap = (mode & JOIN_PROBE_BITMAP) != 0;
+  const bm = <usize>load<u32>(st, 24);
+  const bmBase = load<u32>(st, 28);
+  const outN = pn + bn;
+
+  let r = load<u32>(st);
+  let row = batch + load<u32>(st, 4);
+  let phase = load<u32>(st, 8);
+  let e = load<u32>(st, 12);
+  let h = load<u32>(st, 16);
+  let any = load<u32>(st, 20);
+  while (r < n) {
+    if (phase == 0) {
+      any = 0;
+      if (useBitmap) {
+        const bit = bmBase + r;
+        any = (<u32>load<u8>(bm + (bit >> 3)) >> (bit & 7)) & 1;
+      }
+      if (anyKeyNull(row, pk) || (any != 0 && !walkAll)) {
+        e = 0;
+      } else {
+        h = hashRow(row, pw, ps, pk);
+        e = load<u32>(buckets + (<usize>(h & mask) << 2));
+      }
+      phase = 1;
+    }
+    if (phase == 1) {
+      while (e != 0) {
+        const ent = entries + <usize>(e - 1) * ENTRY_BYTES;
+        if (load<u32>(ent) == h) {
+          const b = <usize>load<u32>(ent, 4);
+          if (keysEqual(row, pw, ps, pk, b, bw, bk)) {
+            any = 1;
+            if (markBuild) {
+              const p = matched + (<usize>(e - 1) >> 3);
+              store<u8>(p, <u8>(<u32>load<u8>(p) | (<u32>1 << ((e - 1) & 7))));
+            }
+            if (emitMatch) {
+              const size = joinedSize(outN, varBytes(row, pn, pw, ps, pv) + varBytes(b, bn, bw, bd, bv));
+              const dst = reserveRow(out, cap, size);
+              if (dst == 0) {
+                saveProbe(st, r, <u32>(row - batch), 1, e, h, any);
+                setResult(r, <u32>(row - batch), 0, size);
+                return STATUS_FULL;
+              }
+              if (buildFirst) writeJoined(dst, size, b, bn, bw, bd, bv, row, pn, pw, ps, pv);
+              else writeJoined(dst, size, row, pn, pw, ps, pv, b, bn, bw, bd, bv);
+            } else if (!markBuild) {
+              break;
+            }
+          }
+        }
+        e = load<u32>(ent, 8);
+      }
+      e = 0;
+      if (useBitmap && any != 0) {
+        const bit = bmBase + r;
+        const p = bm + (bit >> 3);
+        store<u8>(p, <u8>(<u32>load<u8>(p) | (<u32>1 << (bit & 7))));
+      }
+      phase = 2;
+    }
+    // phase 2: the probe row's own output, if any
+    if ((any != 0 && (mode & JOIN_EMIT_PROBE_MATCHED) != 0) || (any == 0 && (mode & JOIN_EMIT_PROBE_UNMATCHED) != 0)) {
+      const probeOnly = (mode & JOIN_PROBE_ONLY) != 0;
+      const size = probeOnly ? rowLength(row) : joinedSize(outN, varBytes(row, pn, pw, ps, pv));
+      const dst = reserveRow(out, cap, size);
+      if (dst == 0) {
+        saveProbe(st, r, <u32>(row - batch), 2, 0, h, any);
+        setResult(r, <u32>(row - batch), 0, size);
+        return STATUS_FULL;
+      }
+      if (probeOnly) copyRow(dst, row, size);
+      else if (buildFirst) writeJoined(dst, size, 0, bn, bw, bd, bv, row, pn, pw, ps, pv);
+      else writeJoined(dst, size, row, pn, pw, ps, pv, 0, bn, bw, bd, bv);
+    }
+    row += rowLength(row);
+    r++;
+    phase = 0;
+  }
+  saveProbe(st, n, <u32>(row - batch), 0, 0, 0, 0);
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
+
+/**
+ * Emits the table's build rows whose matched bit is set (JOIN_SCAN_MATCHED) or clear (otherwise),
+ * from entry `*st` on, in insertion order, to the batch at `out` (capacity `cap`): the build row
+ * alone (JOIN_BUILD_ONLY) or joined with `pn` NULL probe fields (probe first unless JOIN_BUILD_FIRST).
+ * Returns STATUS_DONE, or STATUS_FULL (resultBytes) with `*st` at the row that did not fit.
+ */
+export function joinScan(t: usize, mode: u32, pn: u32, st: usize, out: usize, cap: u32): u32 {
+  const bd = <usize>load<u32>(t, 12);
+  const bw = load<u32>(t, 20);
+  const bn = load<u32>(t, 24);
+  const entries = <usize>load<u32>(t, 32);
+  const matched = <usize>load<u32>(t, 36);
+  const bv = load<u32>(t, 40) != 0;
+  const count = load<u32>(t, 8);
+  const want: u32 = (mode & JOIN_SCAN_MATCHED) != 0 ? 1 : 0;
+  const buildOnly = (mode & JOIN_BUILD_ONLY) != 0;
+  const buildFirst = (mode & JOIN_BUILD_FIRST) != 0;
+  const outN = pn + bn;
+  for (let i = load<u32>(st); i < count; i++) {
+    if (((<u32>load<u8>(matched + (i >> 3)) >> (i & 7)) & 1) != want) continue;
+    const row = <usize>load<u32>(entries + <usize>i * ENTRY_BYTES, 4);
+    const size = buildOnly ? rowLength(row) : joinedSize(outN, varBytes(row, bn, bw, bd, bv));
+    const dst = reserveRow(out, cap, size);
+    if (dst == 0) {
+      store<u32>(st, i);
+      setResult(i, 0, 0, size);
+      return STATUS_FULL;
+    }
+    if (buildOnly) copyRow(dst, row, size);
+    else if (buildFirst) writeJoined(dst, size, row, bn, bw, bd, bv, 0, pn, 0, 0, false);
+    else writeJoined(dst, size, 0, pn, 0, 0, false, row, bn, bw, bd, bv);
+  }
+  store<u32>(st, count);
+  setResult(count, 0, 0, 0);
+  return STATUS_DONE;
+}
+
+/** The key hash of abi/abi.ts with another seed (partitioning at recursion level L uses its own). */
+function seededHash(row: usize, w: u32, schema: usize, keys: usize, seed: u32): u32 {
+  let h = seed;
+  const nk = keyCount(keys);
+  for (let k: u32 = 0; k < nk; k++) {
+    const f = keyField(keys, k);
+    if (isNull(row, f)) {
+      h = fmix32(h ^ HASH_NULL);
+      continue;
+    }
+    const t = descType(schema, f);
+    const slot = slotAt(row, w, f);
+    if (isVarType(t)) {
+      h = murmurBytes(row + load<u32>(slot), load<u32>(slot, 4), h);
+    } else if (t == TYPE_F64) {
+      const v = load<f64>(slot);
+      if (v != v) h = murmurWord64(0, 0x7ff80000, h);
+      else if (v == 0) h = murmurWord64(0, 0, h);
+      else h = murmurWord64(load<u32>(slot), load<u32>(slot, 4), h);
+    } else {
+      h = murmurWord64(load<u32>(slot), load<u32>(slot, 4), h);
+    }
+  }
+  return h;
+}
+
+/**
+ * Routes rows [startRow, rowCount) of `batch` to 2^bits outputs (table: nOut × (u32 ptr, u32 cap),
+ * each a valid batch) by the top `bits` bits of the key hash with `seed`; with `dropNullKeys` a row
+ * with a NULL key field goes nowhere. Returns STATUS_DONE or STATUS_FULL (resultRow / resultOffset:
+ * the row that did not fit, resultIndex: its output, resultBytes: its size), as partitionBatch.
+ */
+export function joinPartition(batch: usize, schema: usize, keys: usize, seed: u32, bits: u32, dropNullKeys: u32, table: usize, startRow: u32, startOffset: u32): u32 {
+  assert(bits <= 16, 'joinPartition: at most 16 bits');
+  const n = batchRowCount(batch);
+  const w = bitmapBytes(descFieldCount(schema));
+  let row = batch + startOffset;
+  for (let r = startRow; r < n; r++) {
+    const len = rowLength(row);
+    if (dropNullKeys != 0 && anyKeyNull(row, keys)) {
+      row += len;
+      continue;
+    }
+    const p: u32 = bits == 0 ? 0 : fmix32(seededHash(row, w, schema, keys, seed)) >> (32 - bits);
+    const entry = table + (<usize>p << 3);
+    const dst = reserveRow(load<u32>(entry), load<u32>(entry, 4), len);
+    if (dst == 0) {
+      setResult(r, <u32>(row - batch), p, len);
+      return STATUS_FULL;
+    }
+    copyRow(dst, row, len);
+    row += len;
+  }
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
