@@ -3,6 +3,11 @@
 
 import { JobDefinitionError } from '../core/errors.ts';
 import { collectionSource, generatorSource } from '../connectors/collection.ts';
+import { csvSource, type CsvOptions } from '../connectors/csv.ts';
+import { RejectedRecord, platformFiles, type SourceInput, type TextSourceSpec } from '../connectors/files.ts';
+import { ndjsonSource, type NdjsonOptions } from '../connectors/ndjson.ts';
+import type { Fields, InferRow } from '../core/schema.ts';
+import type { FileAccess } from '../platform/types.ts';
 import { buildExecutionGraph } from '../graph/execution-graph.ts';
 import { explainJobGraph } from '../graph/explain.ts';
 import { buildJobGraph, type JobGraph } from '../graph/job-graph.ts';
@@ -13,6 +18,22 @@ import { executeGraph } from '../runtime/executor.ts';
 import type { JobResult } from '../runtime/job-result.ts';
 import { SingleOutputStreamOperator } from './datastream.ts';
 import type { SourceOptions } from './types.ts';
+
+/** Source options shared by `readCsv` / `readNdjson`. */
+export interface FileSourceOptions {
+  /** Display name of the source (default `Source: CSV(<path>)` / `Source: NDJSON(<path>)`); also names a non-file input in errors. */
+  name?: string;
+  /** Parallel readers; several paths are split over them in contiguous slices (one path: one reader). */
+  parallelism?: number;
+  /** Where paths are opened (default: the detected platform's `files`). */
+  platform?: { readonly files?: FileAccess };
+}
+
+/** A file source's records, plus (with `onError: 'side-output'`) the stream of rejected records. */
+export type StreamWithRejected<T> = SingleOutputStreamOperator<T> & {
+  /** Records that could not be read (source, line, field, reason, raw text). Give it a sink, or they are dropped. */
+  readonly rejected: SingleOutputStreamOperator<RejectedRecord>;
+};
 
 /** Options of {@link StreamEnvironment.create}. */
 export interface EnvironmentOptions {
@@ -45,6 +66,8 @@ const DEFAULT_JOB_NAME = 'Sluice job';
 export class StreamEnvironment {
   private ids = 0;
   private sinks: { t: SinkTransformation; onFinished?: () => void }[] = [];
+  /** Side outputs that must have a sink whenever their source is part of the job. */
+  private requiredOutputs: { source: number; output: number; what: string }[] = [];
   private parallelism: number;
   private maxParallelism: number;
   private runtimeMode: RuntimeMode;
@@ -133,6 +156,51 @@ export class StreamEnvironment {
     return this.addSource(source, name, opts.parallelism);
   }
 
+  /**
+   * A bounded source of CSV records typed by `schema` (see `CsvOptions`: header, delimiter, onError).
+   * Reads a path (Node, Deno, Bun), several paths, `{ text }`, `{ bytes }` or a stream of bytes.
+   * Replayable (position = input, byte offset, line) unless it reads a stream. A malformed line fails
+   * the job with a `MalformedInputError` naming the file, line and field — or, with
+   * `onError: 'side-output'`, goes to the returned stream's `.rejected`, or to an `onError` function.
+   *
+   * @example
+   * const trades = schema({ sym: t.string(), px: t.f64(), qty: t.i32() });
+   * const totals = env.readCsv('trades.csv', { schema: trades }).keyBy('sym').sum('qty').collect();
+   * const src = env.readCsv('trades.csv', { schema: trades, onError: 'side-output' });
+   * const bad = src.rejected.collect();
+   */
+  readCsv<F extends Fields>(input: SourceInput, opts: CsvOptions<F> & FileSourceOptions & { onError: 'side-output' }): StreamWithRejected<InferRow<F>>;
+  readCsv<F extends Fields>(input: SourceInput, opts: CsvOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>>;
+  readCsv<F extends Fields>(input: SourceInput, opts: CsvOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>> {
+    const spec = csvSource(input, opts, { files: () => platformFiles(opts.platform) });
+    return this.addTextSource(spec, opts.name ?? `Source: CSV(${spec.inputs.map((i) => i.name).join(', ')})`, opts);
+  }
+
+  /**
+   * A bounded source of NDJSON records (one JSON object per line) typed by `schema`; inputs, replay
+   * and `onError` as {@link readCsv}. Keys the schema lacks are ignored (`extraFields: 'error'` rejects them).
+   *
+   * @example
+   * const events = env.readNdjson('events.ndjson', { schema: schema({ user: t.string(), ts: t.timestamp() }) });
+   */
+  readNdjson<F extends Fields>(input: SourceInput, opts: NdjsonOptions<F> & FileSourceOptions & { onError: 'side-output' }): StreamWithRejected<InferRow<F>>;
+  readNdjson<F extends Fields>(input: SourceInput, opts: NdjsonOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>>;
+  readNdjson<F extends Fields>(input: SourceInput, opts: NdjsonOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>> {
+    const spec = ndjsonSource(input, opts, { files: () => platformFiles(opts.platform) });
+    return this.addTextSource(spec, opts.name ?? `Source: NDJSON(${spec.inputs.map((i) => i.name).join(', ')})`, opts);
+  }
+
+  private addTextSource<T>(spec: TextSourceSpec<T>, name: string, opts: { parallelism?: number; onError?: unknown }): SingleOutputStreamOperator<T> {
+    const src = this.addSource<T | RejectedRecord>(spec, name, opts.parallelism);
+    if (opts.onError !== 'side-output') return src as SingleOutputStreamOperator<T>;
+    const records = src.filter((x) => !(x instanceof RejectedRecord)).name('Records') as SingleOutputStreamOperator<T>;
+    const rejected = src.filter((x) => x instanceof RejectedRecord).name('Rejected') as SingleOutputStreamOperator<RejectedRecord>;
+    // Rejected lines must reach a sink: a job that asked for them and never consumes them would lose
+    // them silently, so building such a job fails (see getJobGraph).
+    this.requiredOutputs.push({ source: src.transformation.id, output: rejected.transformation.id, what: `${name}.rejected` });
+    return Object.assign(records, { rejected });
+  }
+
   private addSource<T>(source: SourceSpec<T>, name: string, parallelism: number | undefined): SingleOutputStreamOperator<T> {
     if (parallelism !== undefined) this._checkParallelism(parallelism, name);
     const t: SourceTransformation = { kind: 'source', id: this._nextId(), name, parallelism, chaining: 'head', source };
@@ -161,7 +229,17 @@ export class StreamEnvironment {
    * @example env.getJobGraph().vertices.map((v) => v.name) // ['Source: Collection -> Map', ...]
    */
   getJobGraph(jobName: string = DEFAULT_JOB_NAME): JobGraph {
-    return buildJobGraph(buildStreamGraph(this.sinks.map((s) => s.t), this.config(jobName)));
+    const sg = buildStreamGraph(this.sinks.map((s) => s.t), this.config(jobName));
+    const ids = new Set(sg.nodes.map((n) => n.id));
+    for (const r of this.requiredOutputs) {
+      if (ids.has(r.source) && !ids.has(r.output)) {
+        throw new JobDefinitionError(
+          `${r.what} has no sink: rejected records would be lost; add one (e.g. .rejected.collect() or .rejected.print())`,
+          { operator: r.what },
+        );
+      }
+    }
+    return buildJobGraph(sg);
   }
 
   /**

@@ -124,3 +124,47 @@ export function previewValue(v: unknown): string {
   if (typeof v === 'function') return 'function';
   return typeof v === 'object' ? `object` : typeof v;
 }
+
+/** Where in a text input (a file, a stream) a malformed record was found. */
+export interface InputPosition {
+  /** The file path, or the name given to a stream / in-memory input. */
+  source: string;
+  /** 1-based line number (of the field, for a record spanning lines). */
+  line: number;
+  /** 1-based column (field) number, when the problem is in one field. */
+  column?: number;
+  /** The schema field (or header name) of that column, when known. */
+  field?: string;
+  /** Byte offset of the record's first byte in the input. */
+  byteOffset: number;
+}
+
+/**
+ * A line (record) of a text input cannot be read: an unterminated quote, a wrong number of fields,
+ * a value that does not convert to its field's type, invalid JSON. Names the source, the 1-based line,
+ * the column / field and the offending text (truncated to 80 characters).
+ *
+ * @example
+ * try { await env.execute(); } catch (e) {
+ *   if (e instanceof MalformedInputError) console.error(e.position.source, e.position.line, e.position.field, e.text);
+ * }
+ */
+export class MalformedInputError extends SluiceError {
+  constructor(
+    readonly position: InputPosition,
+    /** What is wrong, e.g. `expected an i32`. */
+    readonly reason: string,
+    /** The offending text (a field's text or the line), truncated. */
+    readonly text: string,
+    context: ErrorContext = {},
+  ) {
+    const where = `${position.source}:${position.line}${position.column !== undefined ? `, column ${position.column}` : ''}${position.field !== undefined ? ` ('${position.field}')` : ''}`;
+    super(`malformed input at ${where}: ${reason}: ${previewText(text)}`, { domain: 'user', context });
+    this.withContext(context);
+  }
+}
+
+/** The first 80 characters of `s`, JSON-quoted, with an ellipsis if cut. */
+export function previewText(s: string): string {
+  return JSON.stringify(s.length > 80 ? s.slice(0, 80) + '…' : s);
+}

@@ -1,6 +1,6 @@
 // Owns the Bun (1.x) platform adapter.
 
-import { nodeFileSpill } from './node.ts';
+import { nodeFileSpill, nodeFiles } from './node.ts';
 import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
 
 /**
@@ -21,5 +21,6 @@ export function createBunPlatform(options?: PlatformOptions): Platform {
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
     spill: nodeFileSpill, // Bun's node:fs is native: the Node file store as is
+    files: nodeFiles,
   };
 }

@@ -1,11 +1,16 @@
 // Owns the Deno (2.x) platform adapter.
 
-import { optionalKernels, performanceNow, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
+import { optionalKernels, performanceNow, type FileAccess, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
 
 /** File spill stores over the Deno file API, loaded on first use (needs read/write permission). */
 export const denoFileSpill: SpillStoreFactory = {
   kind: 'file',
   createSpillStore: async (options) => (await import('./spill-deno.ts')).createDenoSpillStore(options),
+};
+
+/** Local file reads over the Deno file API, loaded on first use (needs --allow-read). */
+export const denoFiles: FileAccess = {
+  open: async (path) => (await import('./files-deno.ts')).denoFileAccess.open(path),
 };
 
 /**
@@ -27,5 +32,6 @@ export function createDenoPlatform(options?: PlatformOptions): Platform {
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
     spill: denoFileSpill,
+    files: denoFiles,
   };
 }

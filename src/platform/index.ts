@@ -1,7 +1,9 @@
 // Owns the public surface of src/platform/: the interface, the adapters and detection.
 
 export type {
+  FileAccess,
   Platform,
+  ReadableFile,
   PlatformOptions,
   RuntimeName,
   SpillFile,

@@ -1,11 +1,16 @@
 // Owns the Node.js (>= 20) platform adapter.
 
-import { optionalKernels, performanceNow, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
+import { optionalKernels, performanceNow, type FileAccess, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
 
 /** File spill stores over node:fs, loaded on first use. Bun shares it (bun.ts). */
 export const nodeFileSpill: SpillStoreFactory = {
   kind: 'file',
   createSpillStore: async (options) => (await import('./spill-node.ts')).createNodeSpillStore(options),
+};
+
+/** Local file reads over node:fs, loaded on first use. Bun shares it (bun.ts). */
+export const nodeFiles: FileAccess = {
+  open: async (path) => (await import('./files-node.ts')).nodeFileAccess.open(path),
 };
 
 /**
@@ -31,5 +36,6 @@ export async function createNodePlatform(options?: PlatformOptions): Promise<Pla
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
     spill: nodeFileSpill,
+    files: nodeFiles,
   };
 }

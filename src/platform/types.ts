@@ -161,6 +161,38 @@ export interface SpillStoreFactory {
 }
 
 /**
+ * One file opened for reading at arbitrary byte positions (file sources: CSV, NDJSON). Reads at
+ * different positions may be in flight at once; an adapter whose runtime has no positional read
+ * serialises them internally.
+ */
+export interface ReadableFile {
+  /** The path it was opened with, for error messages. */
+  readonly path: string;
+  /** Size in bytes when opened. */
+  readonly size: number;
+  /**
+   * Reads up to `into.length` bytes at byte `position` into `into`; resolves to the number read
+   * (0 at or past the end of the file).
+   */
+  read(into: Uint8Array, position: number): Promise<number>;
+  /** Releases the handle. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Read access to the local file system (Node, Deno, Bun). workerd and browsers have none: their
+ * `Platform.files` is `undefined`, and file sources there take a `ReadableStream`, an async iterable
+ * of byte chunks, or bytes instead of a path.
+ */
+export interface FileAccess {
+  /**
+   * Opens `path` for reading. A missing or unreadable file rejects with a `SluiceError` (domain
+   * `external`) naming the path and the runtime's reason.
+   */
+  open(path: string): Promise<ReadableFile>;
+}
+
+/**
  * What differs per runtime, passed in rather than detected inside the engine.
  *
  * @example
@@ -198,6 +230,11 @@ export interface Platform {
    * in browsers (see {@link SpillStore}).
    */
   readonly spill: SpillStoreFactory;
+  /**
+   * Read access to local files (file sources), or `undefined` where the runtime has no file system
+   * (workerd, browsers).
+   */
+  readonly files?: FileAccess;
 }
 
 /** Options shared by every adapter factory. */
