@@ -12,3 +12,12 @@ export * from './core/schema.ts';
 export * from './core/errors.ts';
 export { hashJsKey, keyGroupOf, subtaskForKeyGroup } from './core/hash.ts';
 export * from './state/index.ts';
+export {
+  WatermarkStrategy, DEFAULT_WATERMARK_INTERVAL_MS, InvalidTimestampError, InvalidWatermarkError,
+  BoundedOutOfOrdernessWatermarks, AscendingTimestampsWatermarks, NoWatermarksGenerator, PunctuatedWatermarks, IngestionTimeWatermarks,
+  type WatermarkGenerator, type WatermarkGeneratorContext, type TimestampAssigner, type InvalidTimestampPolicy,
+} from './api/watermarks.ts';
+export { MIN_WATERMARK, MAX_WATERMARK, WatermarkValve, type ValveOutput, type WatermarkValveOptions, type WatermarkOutput, type Watermarker, type WatermarkerContext, type TimestampedBatch } from './runtime/watermark-valve.ts';
+export { TimerService, type Timer, type TimerData, type TimeDomain, type KeyGroupTimersSnapshot, type TimerServiceOptions } from './runtime/timer-service.ts';
+export { SystemClock, ManualClock, systemClock, type ProcessingClock, type CancelScheduled } from './runtime/clock.ts';
+export type { WatermarkStatus } from './runtime/channel.ts';

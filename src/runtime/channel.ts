@@ -3,14 +3,44 @@
 
 /**
  * What travels through a channel. Control events are in-band so that they stay ordered with the data:
- * `end-of-input` today; `watermark` and `barrier` (checkpoint) will be added as further kinds.
+ * `end-of-input`; `watermark` (event-time progress: no record with timestamp ≤ `timestamp` follows on
+ * this channel) and `watermark-status` (the producer is idle — excluded from the consumer's watermark —
+ * or active again), both consumed by a `WatermarkValve` (watermark-valve.ts); `barrier` (checkpoint)
+ * will be added as a further kind.
  */
 export type ChannelEvent<T = unknown> =
   | { readonly kind: 'data'; readonly batch: readonly T[] }
-  | { readonly kind: 'end-of-input' };
+  | { readonly kind: 'end-of-input' }
+  | WatermarkEvent
+  | WatermarkStatusEvent;
+
+/** Event-time progress on a channel; `timestamp` is integer ms (see watermark-valve.ts for the bounds). */
+export interface WatermarkEvent {
+  readonly kind: 'watermark';
+  readonly timestamp: number;
+}
+
+/** Whether a channel's producer takes part in event-time progress (`active`) or not (`idle`). */
+export type WatermarkStatus = 'idle' | 'active';
+
+/** A producer declaring itself idle, or active again. */
+export interface WatermarkStatusEvent {
+  readonly kind: 'watermark-status';
+  readonly status: WatermarkStatus;
+}
 
 /** The singleton end-of-input event. */
 export const END_OF_INPUT: ChannelEvent<never> = Object.freeze({ kind: 'end-of-input' });
+
+/** A watermark event (a fresh frozen object; watermarks are rare next to records). */
+export function watermarkEvent(timestamp: number): WatermarkEvent {
+  return Object.freeze({ kind: 'watermark', timestamp });
+}
+
+/** The singleton `idle` status event. */
+export const IDLE_STATUS: WatermarkStatusEvent = Object.freeze({ kind: 'watermark-status', status: 'idle' });
+/** The singleton `active` status event. */
+export const ACTIVE_STATUS: WatermarkStatusEvent = Object.freeze({ kind: 'watermark-status', status: 'active' });
 
 /**
  * An unbounded FIFO of events from one producer subtask to one consumer subtask. Cost: O(1) amortized
