@@ -12,3 +12,4 @@ export { schemaFingerprint as schemaId } from './row';
 export { sortIndex, gatherSorted, sortedRowPointers } from './sort';
 export { mergeStateBytes, mergeInit, mergeFeed, mergeStep } from './merge';
 export { joinTableBytes, joinTableInit, joinTableCount, joinBuild, joinProbe, joinScan, joinPartition } from './join';
+export { aggInit, aggAddChunk, aggRehash, aggClear, aggGroups, aggFeed, aggEmit } from './agg';

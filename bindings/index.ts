@@ -17,4 +17,5 @@ export {
 } from './kernels.ts';
 export { ManagedMemory, type SegmentPoolExports } from './memory.ts';
 export * as abi from './abi.generated.ts';
+export { AggTable, AggregateOverflowError, aggregatePlan, type AggExports, type AggSpec, type AggTableOptions, type AggregatePlan, type FeedPosition } from './aggregate.ts';
 export * from './join.ts';

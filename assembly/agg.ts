@@ -1,0 +1,436 @@
+// Owns the hash aggregation kernels: a hash table keyed by group fields (any type; NULL is a group of
+// its own, as in SQL GROUP BY) whose entries are rows of the *partial schema* — the group fields,
+// then fixed-width accumulator slots — updated in place; emission of those rows as partial batches
+// (spillable, and re-aggregated by the same kernel in merge mode) or as final batches.
+//
+// ── Descriptors ──────────────────────────────────────────────────────────────────────────────
+//   key descriptor   as everywhere (abi/abi.ts); flags are ignored (equality only)
+//   agg descriptor   u32[] = [nAggs, op, field, op, field, ...]; op is AGG_* (abi/abi.ts)
+//
+// ── Partial schema (an entry, and a partial output row) ───────────────────────────────────────
+//   fields 0..nk-1   the group fields, types as in the input (var payloads in the row's var part)
+//   then, per agg    COUNT_STAR, COUNT, MERGE_COUNT  i64 count, never null
+//                    SUM           i64 (integer input, overflow → STATUS_OVERFLOW) or f64; null until
+//                                  a non-null value arrives
+//                    MIN, MAX      the input's type (i32/i64/timestamp/f64); null until a value arrives
+//                    AVG, MERGE_AVG two slots: sum (i64 or f64, as SUM but starting at 0, never null)
+//                                  and count (i64, never null)
+// ── Final schema ─────────────────────────────────────────────────────────────────────────────
+//   the group fields, then one field per agg: counts i64, SUM/MIN/MAX as in the partial schema,
+//   AVG f64 = sum / count (null when count is 0).
+//
+// ── Table memory (all of it handed in by the host) ────────────────────────────────────────────
+//   state (AGG_STATE_BYTES)  +0 dir | +4 dirCap (slots, a power of two) | +8 groups | +12 chunk
+//   directory                dirCap × (u32 hash, u32 entry address); address 0 = empty slot;
+//                            linear probing, at most half full (then FULL/AGG_FULL_DIRECTORY: the
+//                            host gives a directory twice as large to aggRehash)
+//   chunk                    +0 u32 used bytes (header included) | +4 u32 capacity | +8 entries,
+//                            each an 8-aligned partial row, in insertion order. A full chunk answers
+//                            FULL/AGG_FULL_HEAP; the host adds a chunk (aggAddChunk) or spills.
+// Cost: one hash and an expected O(1) probe per input row (key compare only on equal 32-bit hashes);
+// rehash O(groups); emission O(bytes). Groups come out in first-seen order (chunk by chunk).
+
+import {
+  AGG_AVG,
+  AGG_COUNT,
+  AGG_COUNT_STAR,
+  AGG_FULL_DIRECTORY,
+  AGG_FULL_HEAP,
+  AGG_MAX,
+  AGG_MERGE_AVG,
+  AGG_MERGE_COUNT,
+  AGG_MIN,
+  AGG_SUM,
+  ROW_HEADER_BYTES,
+  STATUS_DONE,
+  STATUS_FULL,
+  STATUS_OVERFLOW,
+  TYPE_F64,
+} from './abi.generated';
+import { hashRow } from './hash';
+import { setResult } from './result';
+import { batchRowCount, bitmapBytes, descFieldCount, descType, fixedEnd, isNull, isVarType, keyCount, keyField, reserveRow, rowLength, slotAt } from './row';
+
+const E_OP = 'agg: unknown aggregate op';
+
+// @ts-ignore: decorator
+@inline function aggCount(aggs: usize): u32 {
+  return load<u32>(aggs);
+}
+// @ts-ignore: decorator
+@inline function aggOp(aggs: usize, a: u32): u32 {
+  return load<u32>(aggs + 4 + (<usize>a << 3));
+}
+// @ts-ignore: decorator
+@inline function aggField(aggs: usize, a: u32): u32 {
+  return load<u32>(aggs + 8 + (<usize>a << 3));
+}
+
+// @ts-ignore: decorator
+@inline function slotsOf(op: u32): u32 {
+  return op == AGG_AVG || op == AGG_MERGE_AVG ? 2 : 1;
+}
+
+/** Fields of the partial schema: group fields plus accumulator slots. */
+export function partialFieldCount(nk: u32, aggs: usize): u32 {
+  let m = nk;
+  const na = aggCount(aggs);
+  for (let a: u32 = 0; a < na; a++) m += slotsOf(aggOp(aggs, a));
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline function setNullBit(row: usize, i: u32): void {
+  const b = row + ROW_HEADER_BYTES + (i >> 3);
+  store<u8>(b, <u8>(<u32>load<u8>(b) | (<u32>1 << (i & 7))));
+}
+// @ts-ignore: decorator
+@inline function clearNullBit(row: usize, i: u32): void {
+  const b = row + ROW_HEADER_BYTES + (i >> 3);
+  store<u8>(b, <u8>(<u32>load<u8>(b) & ~(<u32>1 << (i & 7))));
+}
+
+/** Group-key equality of an input row and an entry (f64: -0 = +0, NaN = NaN; null = null). */
+function keysEqual(row: usize, w: u32, schema: usize, keys: usize, entry: usize, we: u32): bool {
+  const nk = keyCount(keys);
+  for (let k: u32 = 0; k < nk; k++) {
+    const f = keyField(keys, k);
+    const na = isNull(row, f);
+    if (na != isNull(entry, k)) return false;
+    if (na) continue;
+    const t = descType(schema, f);
+    const sa = slotAt(row, w, f);
+    const sb = slotAt(entry, we, k);
+    if (isVarType(t)) {
+      const la = load<u32>(sa, 4);
+      if (la != load<u32>(sb, 4)) return false;
+      if (memory.compare(row + load<u32>(sa), entry + load<u32>(sb), la) != 0) return false;
+    } else if (t == TYPE_F64) {
+      const x = load<f64>(sa);
+      const y = load<f64>(sb);
+      if (!(x == y || (x != x && y != y))) return false;
+    } else if (load<u64>(sa) != load<u64>(sb)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Starts an empty table: `dir` holds dirCap (a power of two) slots of 8 bytes. */
+export function aggInit(state: usize, dir: usize, dirCap: u32): void {
+  assert(dirCap >= 2 && (dirCap & (dirCap - 1)) == 0, 'aggInit: dirCap must be a power of two ≥ 2');
+  memory.fill(dir, 0, <usize>dirCap << 3);
+  store<u32>(state, <u32>dir);
+  store<u32>(state, dirCap, 4);
+  store<u32>(state, 0, 8);
+  store<u32>(state, 0, 12);
+}
+
+/** Makes `chunk` (`bytes` long) the chunk new entries go to. */
+export function aggAddChunk(state: usize, chunk: usize, bytes: u32): void {
+  assert(bytes >= 16 && (bytes & 7) == 0, 'aggAddChunk: bad chunk size');
+  store<u32>(chunk, 8);
+  store<u32>(chunk, bytes, 4);
+  store<u32>(state, <u32>chunk, 12);
+}
+
+/** Moves every entry of the directory into `dir` (newCap slots, a power of two, > 2 × groups). */
+export function aggRehash(state: usize, dir: usize, newCap: u32): void {
+  assert(newCap >= 2 && (newCap & (newCap - 1)) == 0 && newCap >= 2 * load<u32>(state, 8), 'aggRehash: bad capacity');
+  memory.fill(dir, 0, <usize>newCap << 3);
+  const old = <usize>load<u32>(state);
+  const oldCap = load<u32>(state, 4);
+  const mask = newCap - 1;
+  for (let i: u32 = 0; i < oldCap; i++) {
+    const p = old + (<usize>i << 3);
+    const e = load<u32>(p, 4);
+    if (e == 0) continue;
+    const h = load<u32>(p);
+    let s = h & mask;
+    while (load<u32>(dir + (<usize>s << 3), 4) != 0) s = (s + 1) & mask;
+    store<u32>(dir + (<usize>s << 3), h);
+    store<u32>(dir + (<usize>s << 3), e, 4);
+  }
+  store<u32>(state, <u32>dir);
+  store<u32>(state, newCap, 4);
+}
+
+/** Forgets every group (the directory is cleared; the host reclaims or re-adds chunks). */
+export function aggClear(state: usize): void {
+  memory.fill(<usize>load<u32>(state), 0, <usize>load<u32>(state, 4) << 3);
+  store<u32>(state, 0, 8);
+  store<u32>(state, 0, 12);
+}
+
+/** Groups in the table. */
+export function aggGroups(state: usize): u32 {
+  return load<u32>(state, 8);
+}
+
+/** Bytes a new entry for `row` needs: the partial row's fixed part plus the key payloads, padded. */
+// @ts-ignore: decorator
+@inline function entrySize(row: usize, w: u32, schema: usize, keys: usize, m: u32): u32 {
+  let size = fixedEnd(m);
+  const nk = keyCount(keys);
+  for (let k: u32 = 0; k < nk; k++) {
+    const f = keyField(keys, k);
+    if (isVarType(descType(schema, f)) && !isNull(row, f)) size += load<u32>(slotAt(row, w, f), 4);
+  }
+  return (size + 7) & ~7;
+}
+
+/** Writes a fresh entry for `row` at `e` (size bytes): group fields copied, accumulators empty. */
+function writeEntry(e: usize, size: u32, row: usize, w: u32, schema: usize, keys: usize, aggs: usize, m: u32): void {
+  const we = bitmapBytes(m);
+  store<u32>(e, size);
+  store<u32>(e, 0, 4);
+  memory.fill(e + ROW_HEADER_BYTES, 0, <usize>we + (<usize>m << 3));
+  const nk = keyCount(keys);
+  let pos = fixedEnd(m);
+  for (let k: u32 = 0; k < nk; k++) {
+    const f = keyField(keys, k);
+    const slot = slotAt(e, we, k);
+    if (isNull(row, f)) {
+      setNullBit(e, k);
+      continue;
+    }
+    const src = slotAt(row, w, f);
+    if (isVarType(descType(schema, f))) {
+      const len = load<u32>(src, 4);
+      memory.copy(e + pos, row + load<u32>(src), len);
+      store<u32>(slot, pos);
+      store<u32>(slot, len, 4);
+      pos += len;
+    } else {
+      store<u64>(slot, load<u64>(src));
+    }
+  }
+  memory.fill(e + pos, 0, size - pos);
+  // SUM, MIN and MAX start null (the first non-null value replaces them); counts and avg start at 0
+  const na = aggCount(aggs);
+  let s = nk;
+  for (let a: u32 = 0; a < na; a++) {
+    const op = aggOp(aggs, a);
+    if (op == AGG_SUM || op == AGG_MIN || op == AGG_MAX) setNullBit(e, s);
+    s += slotsOf(op);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function addI64(slot: usize, v: i64): bool {
+  const a = load<i64>(slot);
+  const r = a + v;
+  if (((a ^ r) & (v ^ r)) < 0) return false;
+  store<i64>(slot, r);
+  return true;
+}
+
+/** f64 order of abi/abi.ts: NaN greatest, -0 = +0. x < y? */
+// @ts-ignore: decorator
+@inline function f64Less(x: f64, y: f64): bool {
+  if (x != x) return false;
+  if (y != y) return true;
+  return x < y;
+}
+
+/** Folds `row` into the accumulators of entry `e`. False on integer overflow (the entry is then torn). */
+function accumulate(e: usize, we: u32, row: usize, w: u32, schema: usize, aggs: usize, nk: u32): bool {
+  const na = aggCount(aggs);
+  let s = nk;
+  for (let a: u32 = 0; a < na; a++) {
+    const op = aggOp(aggs, a);
+    const slot = slotAt(e, we, s);
+    if (op == AGG_COUNT_STAR) {
+      store<i64>(slot, load<i64>(slot) + 1);
+      s++;
+      continue;
+    }
+    const f = aggField(aggs, a);
+    if (isNull(row, f)) {
+      s += slotsOf(op);
+      continue;
+    }
+    const src = slotAt(row, w, f);
+    const isF = descType(schema, f) == TYPE_F64;
+    if (op == AGG_COUNT) {
+      store<i64>(slot, load<i64>(slot) + 1);
+    } else if (op == AGG_MERGE_COUNT) {
+      store<i64>(slot, load<i64>(slot) + load<i64>(src));
+    } else if (op == AGG_SUM) {
+      if (isNull(e, s)) {
+        clearNullBit(e, s);
+        store<u64>(slot, load<u64>(src));
+      } else if (isF) {
+        store<f64>(slot, load<f64>(slot) + load<f64>(src));
+      } else if (!addI64(slot, load<i64>(src))) {
+        return false;
+      }
+    } else if (op == AGG_MIN || op == AGG_MAX) {
+      if (isNull(e, s)) {
+        clearNullBit(e, s);
+        store<u64>(slot, load<u64>(src));
+      } else if (isF) {
+        const v = load<f64>(src);
+        const cur = load<f64>(slot);
+        if (op == AGG_MIN ? f64Less(v, cur) : f64Less(cur, v)) store<f64>(slot, v);
+      } else {
+        const v = load<i64>(src);
+        const cur = load<i64>(slot);
+        if (op == AGG_MIN ? v < cur : v > cur) store<i64>(slot, v);
+      }
+    } else if (op == AGG_AVG || op == AGG_MERGE_AVG) {
+      if (isF) store<f64>(slot, load<f64>(slot) + load<f64>(src));
+      else if (!addI64(slot, load<i64>(src))) return false;
+      const cnt = slot + 8;
+      if (op == AGG_AVG) store<i64>(cnt, load<i64>(cnt) + 1);
+      else store<i64>(cnt, load<i64>(cnt) + load<i64>(slotAt(row, w, f + 1)));
+    } else {
+      throw new Error(E_OP);
+    }
+    s += slotsOf(op);
+  }
+  return true;
+}
+
+/**
+ * Folds rows [startRow, rowCount) of `batch` (startRow at byte offset `startOffset`) into the table:
+ * each row's group (by `keys`) is found or inserted, then its accumulators updated by `aggs` (raw
+ * ops on input rows; MERGE ops, with the group fields first, on partial rows).
+ * Returns STATUS_DONE; STATUS_FULL with resultRow/resultOffset (the row to resume from; nothing of it
+ * was applied), resultIndex AGG_FULL_HEAP (resultBytes: the entry size; add a chunk) or
+ * AGG_FULL_DIRECTORY (rehash into a larger directory); or STATUS_OVERFLOW with resultRow (an integer
+ * sum left the i64 range; the table is no longer consistent).
+ */
+export function aggFeed(state: usize, batch: usize, schema: usize, keys: usize, aggs: usize, startRow: u32, startOffset: u32): u32 {
+  const n = batchRowCount(batch);
+  const w = bitmapBytes(descFieldCount(schema));
+  const nk = keyCount(keys);
+  const m = partialFieldCount(nk, aggs);
+  const we = bitmapBytes(m);
+  let dir = <usize>load<u32>(state);
+  let mask = load<u32>(state, 4) - 1;
+  let row = batch + startOffset;
+  for (let r = startRow; r < n; r++) {
+    const h = hashRow(row, w, schema, keys);
+    let s = h & mask;
+    let e: usize = 0;
+    for (;;) {
+      const p = dir + (<usize>s << 3);
+      const a = load<u32>(p, 4);
+      if (a == 0) break;
+      if (load<u32>(p) == h && keysEqual(row, w, schema, keys, <usize>a, we)) {
+        e = <usize>a;
+        break;
+      }
+      s = (s + 1) & mask;
+    }
+    if (e == 0) {
+      const groups = load<u32>(state, 8);
+      if ((<u64>groups + 1) * 2 > <u64>mask + 1) {
+        setResult(r, <u32>(row - batch), AGG_FULL_DIRECTORY, 0);
+        return STATUS_FULL;
+      }
+      const size = entrySize(row, w, schema, keys, m);
+      const chunk = <usize>load<u32>(state, 12);
+      const used = chunk == 0 ? 0 : load<u32>(chunk);
+      if (chunk == 0 || <u64>used + <u64>size > <u64>load<u32>(chunk, 4)) {
+        setResult(r, <u32>(row - batch), AGG_FULL_HEAP, size);
+        return STATUS_FULL;
+      }
+      e = chunk + used;
+      store<u32>(chunk, used + size);
+      writeEntry(e, size, row, w, schema, keys, aggs, m);
+      const p = dir + (<usize>s << 3);
+      store<u32>(p, h);
+      store<u32>(p, <u32>e, 4);
+      store<u32>(state, groups + 1, 8);
+    }
+    if (!accumulate(e, we, row, w, schema, aggs, nk)) {
+      setResult(r, <u32>(row - batch), 0, 0);
+      return STATUS_OVERFLOW;
+    }
+    row += rowLength(row);
+  }
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
+
+/**
+ * Appends the entries of `chunk` from byte offset `startOffset` (8 = the first) to the batch at `out`
+ * (capacity `cap`, header valid for the partial or final schema): as partial rows (copies) when
+ * `final` is 0, else as final rows (AVG computed, key payload offsets moved). `pschema` is the
+ * partial schema's descriptor, `aggs` the table's agg descriptor, `nk` the number of group fields.
+ * Returns STATUS_DONE (resultOffset = the chunk's end) or STATUS_FULL (resultOffset: the entry to
+ * resume from; resultBytes: its output size).
+ */
+export function aggEmit(chunk: usize, startOffset: u32, pschema: usize, nk: u32, aggs: usize, final: u32, out: usize, cap: u32): u32 {
+  const used = load<u32>(chunk);
+  const m = descFieldCount(pschema);
+  const we = bitmapBytes(m);
+  const na = aggCount(aggs);
+  const mf = nk + na;
+  const wf = bitmapBytes(mf);
+  const delta = <i32>fixedEnd(mf) - <i32>fixedEnd(m);
+  let off = startOffset;
+  while (off < used) {
+    const e = chunk + off;
+    const len = rowLength(e);
+    if (final == 0) {
+      const dst = reserveRow(out, cap, len);
+      if (dst == 0) {
+        setResult(0, off, 0, len);
+        return STATUS_FULL;
+      }
+      memory.copy(dst, e, len);
+      off += len;
+      continue;
+    }
+    const size = <u32>(<i32>len + delta);
+    const dst = reserveRow(out, cap, size);
+    if (dst == 0) {
+      setResult(0, off, 0, size);
+      return STATUS_FULL;
+    }
+    store<u32>(dst, size);
+    store<u32>(dst, 0, 4);
+    memory.fill(dst + ROW_HEADER_BYTES, 0, wf);
+    for (let k: u32 = 0; k < nk; k++) {
+      const src = slotAt(e, we, k);
+      const slot = slotAt(dst, wf, k);
+      if (isNull(e, k)) {
+        setNullBit(dst, k);
+        store<u64>(slot, 0);
+      } else if (isVarType(descType(pschema, k))) {
+        store<u32>(slot, <u32>(<i32>load<u32>(src) + delta));
+        store<u32>(slot, load<u32>(src, 4), 4);
+      } else {
+        store<u64>(slot, load<u64>(src));
+      }
+    }
+    let s = nk;
+    for (let a: u32 = 0; a < na; a++) {
+      const op = aggOp(aggs, a);
+      const src = slotAt(e, we, s);
+      const slot = slotAt(dst, wf, nk + a);
+      if (op == AGG_AVG || op == AGG_MERGE_AVG) {
+        const cnt = load<i64>(src, 8);
+        if (cnt == 0) {
+          setNullBit(dst, nk + a);
+          store<u64>(slot, 0);
+        } else {
+          const sum = descType(pschema, s) == TYPE_F64 ? load<f64>(src) : <f64>load<i64>(src);
+          store<f64>(slot, sum / <f64>cnt);
+        }
+      } else {
+        if (isNull(e, s)) setNullBit(dst, nk + a);
+        store<u64>(slot, load<u64>(src));
+      }
+      s += slotsOf(op);
+    }
+    const fe = fixedEnd(m);
+    if (len > fe) memory.copy(dst + fixedEnd(mf), e + fe, len - fe);
+    off += len;
+  }
+  setResult(0, used, 0, 0);
+  return STATUS_DONE;
+}
