@@ -1,7 +1,6 @@
 // Owns read access to local files over `node:fs/promises`: Node, and Bun (whose node:fs is native).
 // Loaded only through a dynamic import from node.ts / bun.ts, so other runtimes never see `node:`.
 
-import { open } from 'node:fs/promises';
 import { SluiceError } from '../core/errors.ts';
 import type { FileAccess, ReadableFile } from './types.ts';
 
@@ -21,6 +20,9 @@ export const nodeFileAccess: FileAccess = {
   async open(path: string): Promise<ReadableFile> {
     let handle;
     try {
+      // imported here, not at the top: a bundler inlining this module must not hoist a static `node:`
+      // import into bundles for runtimes without it (workerd, browsers)
+      const { open } = await import('node:fs/promises');
       handle = await open(path, 'r');
     } catch (e) {
       throw new SluiceError(`cannot open file '${path}': ${(e as Error)?.message ?? String(e)}`, { domain: 'external', cause: e });

@@ -5,11 +5,37 @@
 // spill run (`000001-<name>.spill`). `close()` removes the directory; so does a normal process exit
 // for stores never closed (a synchronous `rmSync` in a `process.on('exit')` hook).
 
-import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
+import type { FileHandle } from 'node:fs/promises';
+
+// The `node:` modules are loaded on first use (createNodeSpillStore awaits them), not imported at the
+// top: a bundler inlining this module must not hoist static `node:` imports into bundles for runtimes
+// without them (workerd, browsers), where this file is never called.
+let mkdir: typeof import('node:fs/promises').mkdir;
+let mkdtemp: typeof import('node:fs/promises').mkdtemp;
+let open: typeof import('node:fs/promises').open;
+let rm: typeof import('node:fs/promises').rm;
+let rmSync: typeof import('node:fs').rmSync;
+let tmpdir: typeof import('node:os').tmpdir;
+let join: typeof import('node:path').join;
+let process: typeof import('node:process');
+let loaded: Promise<void> | undefined;
+
+function loadNodeModules(): Promise<void> {
+  return (loaded ??= (async () => {
+    const [fsp, fs, os, path, proc] = await Promise.all([
+      import('node:fs/promises'),
+      import('node:fs'),
+      import('node:os'),
+      import('node:path'),
+      import('node:process'),
+    ]);
+    ({ mkdir, mkdtemp, open, rm } = fsp);
+    rmSync = fs.rmSync;
+    tmpdir = os.tmpdir;
+    join = path.join;
+    process = proc.default;
+  })());
+}
 import { type BackendFile, type BackendReader, BackendSpillStore, type SpillBackend } from './spill-common.ts';
 import type { SpillStore, SpillStoreFactory, SpillStoreOptions } from './types.ts';
 
@@ -107,6 +133,7 @@ class NodeBackend implements SpillBackend {
  */
 export async function createNodeSpillStore(options?: SpillStoreOptions): Promise<SpillStore> {
   options?.signal?.throwIfAborted();
+  await loadNodeModules();
   const parent = options?.dir ?? tmpdir();
   if (options?.dir !== undefined) await mkdir(parent, { recursive: true });
   const dir = await mkdtemp(join(parent, 'sluice-spill-'));
