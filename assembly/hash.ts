@@ -55,7 +55,12 @@ export function murmurBytes(p: usize, len: u32, seed: u32): u32 {
 
 /** Key hash of one row (W = null bitmap bytes of the schema). */
 export function hashRow(row: usize, w: u32, schema: usize, keys: usize): u32 {
-  let h = HASH_SEED;
+  return hashRowSeeded(row, w, schema, keys, HASH_SEED);
+}
+
+/** The key hash of abi/abi.ts started from `seed` instead of HASH_SEED (hash join's per-level partitioning). */
+export function hashRowSeeded(row: usize, w: u32, schema: usize, keys: usize, seed: u32): u32 {
+  let h = seed;
   const nk = keyCount(keys);
   for (let k: u32 = 0; k < nk; k++) {
     const f = keyField(keys, k);

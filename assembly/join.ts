@@ -43,7 +43,7 @@ import {
   TYPE_F64,
 } from './abi.generated';
 import { compareBytes } from './compare';
-import { fmix32, hashRow, murmurBytes, murmurWord64 } from './hash';
+import { fmix32, hashRow, hashRowSeeded } from './hash';
 import { setResult } from './result';
 import {
   batchRowCount,
@@ -411,31 +411,6 @@ export function joinScan(t: usize, mode: u32, pn: u32, st: usize, out: usize, ca
   return STATUS_DONE;
 }
 
-/** The key hash of abi/abi.ts with another seed (partitioning at recursion level L uses its own). */
-function seededHash(row: usize, w: u32, schema: usize, keys: usize, seed: u32): u32 {
-  let h = seed;
-  const nk = keyCount(keys);
-  for (let k: u32 = 0; k < nk; k++) {
-    const f = keyField(keys, k);
-    if (isNull(row, f)) {
-      h = fmix32(h ^ HASH_NULL);
-      continue;
-    }
-    const t = descType(schema, f);
-    const slot = slotAt(row, w, f);
-    if (isVarType(t)) {
-      h = murmurBytes(row + load<u32>(slot), load<u32>(slot, 4), h);
-    } else if (t == TYPE_F64) {
-      const v = load<f64>(slot);
-      if (v != v) h = murmurWord64(0, 0x7ff80000, h);
-      else if (v == 0) h = murmurWord64(0, 0, h);
-      else h = murmurWord64(load<u32>(slot), load<u32>(slot, 4), h);
-    } else {
-      h = murmurWord64(load<u32>(slot), load<u32>(slot, 4), h);
-    }
-  }
-  return h;
-}
 
 /**
  * Routes rows [startRow, rowCount) of `batch` to 2^bits outputs (table: nOut × (u32 ptr, u32 cap),
@@ -454,7 +429,7 @@ export function joinPartition(batch: usize, schema: usize, keys: usize, seed: u3
       row += len;
       continue;
     }
-    const p: u32 = bits == 0 ? 0 : fmix32(seededHash(row, w, schema, keys, seed)) >> (32 - bits);
+    const p: u32 = bits == 0 ? 0 : fmix32(hashRowSeeded(row, w, schema, keys, seed)) >> (32 - bits);
     const entry = table + (<usize>p << 3);
     const dst = reserveRow(load<u32>(entry), load<u32>(entry, 4), len);
     if (dst == 0) {

@@ -11,6 +11,9 @@
 import { MalformedInputError, SluiceError, type InputPosition } from '../core/errors.ts';
 import { BatchWriter, type BatchWriterOptions } from '../core/batch-writer.ts';
 import { TYPE_CODES, type Fields, type InferRow, type Schema } from '../core/schema.ts';
+import { ADOPTED, ParserBase, parseAllSync } from './parser-base.ts';
+
+export { recordBuilder } from './parser-base.ts';
 import { encodeUtf8, readUtf8 } from '../core/utf8.ts';
 import {
   PARSE_DONE,
@@ -231,17 +234,7 @@ export function parseTimestampChecked(str: string): number | undefined {
  * Cost: one pass over the bytes per record; a record split across chunks is rescanned only when the
  * buffered bytes have doubled since the last try, so a huge record costs O(its size) overall.
  */
-export class CsvParser<F extends Fields = Fields> implements RecordParser<InferRow<F>> {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Whether `buf` is ours to write into (not a caller's chunk adopted without copying). */
-  private owned = false;
-  private start = 0;
-  private limit = 0;
-  /** Input byte offset of buf[0]. */
-  private base = 0;
-  private line: number;
-  private eof = false;
-  private atInputStart: boolean;
+export class CsvParser<F extends Fields = Fields> extends ParserBase<F> implements RecordParser<InferRow<F>> {
   private retryAt = 0;
   // fields of the record being scanned: [fs, fe) byte ranges, fq = 0 unquoted, 1 quoted, 3 quoted with "" inside
   private fs = new Int32Array(16);
@@ -250,14 +243,6 @@ export class CsvParser<F extends Fields = Fields> implements RecordParser<InferR
   private recEnd = 0;
   private recNl = 0;
   private badPos = 0;
-  // schema
-  private readonly names: readonly string[];
-  private readonly kinds: Uint8Array;
-  private readonly nullable: Uint8Array;
-  private readonly big: Uint8Array;
-  private readonly nf: number;
-  private readonly vals: unknown[];
-  private readonly build: (vals: readonly unknown[]) => Record<string, unknown>;
   /** Column → schema field index (-1: ignored column); set from the header or the schema. */
   private colField: Int32Array = new Int32Array(0);
   private ncols = 0;
@@ -267,29 +252,15 @@ export class CsvParser<F extends Fields = Fields> implements RecordParser<InferR
   private readonly skipEmpty: boolean;
 
   constructor(
-    readonly schema: Schema<F>,
+    schema: Schema<F>,
     readonly sourceName: string,
     private readonly sink: RejectSink,
     opts: { header?: boolean; delimiter?: string; skipEmptyLines?: boolean } = {},
     from?: ParserPosition,
   ) {
+    super(schema, from);
     this.delim = delimiterCode(opts.delimiter);
     this.skipEmpty = opts.skipEmptyLines ?? true;
-    this.names = schema.names;
-    this.nf = schema.names.length;
-    this.kinds = new Uint8Array(this.nf);
-    this.nullable = new Uint8Array(this.nf);
-    this.big = new Uint8Array(this.nf);
-    schema.types.forEach((ty, i) => {
-      this.kinds[i] = TYPE_CODES[ty.kind];
-      this.nullable[i] = ty.isNullable ? 1 : 0;
-      this.big[i] = ty.kind === 'i64' && ty.bigint ? 1 : 0;
-    });
-    this.vals = new Array<unknown>(this.nf).fill(null);
-    this.build = recordBuilder(this.names);
-    this.base = from?.byteOffset ?? 0;
-    this.line = from?.line ?? 1;
-    this.atInputStart = this.base === 0;
     this.needHeader = opts.header ?? true;
     if (this.needHeader && from?.header) {
       this.useHeader(from.header, from.line);
@@ -312,38 +283,9 @@ export class CsvParser<F extends Fields = Fields> implements RecordParser<InferR
 
   push(chunk: Uint8Array): void {
     if (this.eof) throw new SluiceError('CsvParser.push after end()', { domain: 'internal' });
-    const n = chunk.length;
-    if (n === 0) return;
-    const carry = this.limit - this.start;
-    if (carry === 0) {
-      // adopt the chunk without copying
-      this.base += this.limit;
-      this.buf = chunk;
-      this.owned = false;
-      this.start = 0;
-      this.limit = n;
-      this.retryAt = 0;
-      return;
-    }
-    if (this.owned && this.limit + n <= this.buf.length) {
-      this.buf.set(chunk, this.limit);
-      this.limit += n;
-      return;
-    }
-    if (this.owned && carry + n <= this.buf.length && this.start > 0) {
-      this.buf.copyWithin(0, this.start, this.limit);
-    } else {
-      const nb = new Uint8Array(Math.max(carry + n, this.owned ? this.buf.length * 2 : 0, 65536));
-      nb.set(this.buf.subarray(this.start, this.limit), 0);
-      this.buf = nb;
-      this.owned = true;
-    }
-    this.retryAt -= this.start;
-    this.base += this.start;
-    this.start = 0;
-    this.limit = carry;
-    this.buf.set(chunk, this.limit);
-    this.limit += n;
+    if (chunk.length === 0) return;
+    const shift = this.appendChunk(chunk);
+    this.retryAt = shift === ADOPTED ? 0 : this.retryAt - shift;
   }
 
   end(): void {
@@ -718,34 +660,6 @@ export class CsvParser<F extends Fields = Fields> implements RecordParser<InferR
   }
 }
 
-/**
- * Makes records with the schema's field names in schema order. An object literal with computed keys
- * is ~5x faster in V8 than assigning keys in a loop (measured, 4 fields), so arities up to 8 have
- * their own literal (written out by hand: no code generation, which workerd forbids).
- */
-export function recordBuilder(names: readonly string[]): (v: readonly unknown[]) => Record<string, unknown> {
-  const [a, b, c, d, e, f, g, h] = names as string[];
-  switch (names.length) {
-    case 0: return () => ({});
-    case 1: return (v) => ({ [a!]: v[0] });
-    case 2: return (v) => ({ [a!]: v[0], [b!]: v[1] });
-    case 3: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2] });
-    case 4: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3] });
-    case 5: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3], [e!]: v[4] });
-    case 6: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3], [e!]: v[4], [f!]: v[5] });
-    case 7: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3], [e!]: v[4], [f!]: v[5], [g!]: v[6] });
-    case 8: return (v) => ({ [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3], [e!]: v[4], [f!]: v[5], [g!]: v[6], [h!]: v[7] });
-    default: {
-      const n = names.length;
-      return (v) => {
-        const r: Record<string, unknown> = { [a!]: v[0], [b!]: v[1], [c!]: v[2], [d!]: v[3], [e!]: v[4], [f!]: v[5], [g!]: v[6], [h!]: v[7] };
-        for (let i = 8; i < n; i++) r[names[i]!] = v[i];
-        return r;
-      };
-    }
-  }
-}
-
 function boolBytes(b: Uint8Array, s: number, e: number): boolean {
   const n = e - s;
   if (n === 1) {
@@ -798,11 +712,7 @@ export function parseCsv<F extends Fields>(input: ParseInput, opts: CsvOptions<F
 export function parseCsvSync<F extends Fields>(input: string | Uint8Array, opts: CsvOptions<F>): InferRow<F>[] {
   checkCsvOptions(opts as CsvOptions<Fields>, 'parseCsvSync');
   const p = new CsvParser(opts.schema, opts.name ?? (typeof input === 'string' ? '<text>' : '<bytes>'), new RejectSink(checkOnError(opts.onError, false, 'parseCsvSync')), opts);
-  p.push(typeof input === 'string' ? encodeUtf8(input) : input);
-  p.end();
-  const out: InferRow<F>[] = [];
-  while (p.parse(out as (InferRow<F> | RejectedRecord)[], 1 << 30) !== PARSE_DONE);
-  return out;
+  return parseAllSync(p, input);
 }
 
 /**

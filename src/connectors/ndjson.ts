@@ -8,8 +8,9 @@
 
 import { SluiceError, type InputPosition } from '../core/errors.ts';
 import { TYPE_CODES, type Fields, type InferRow, type Schema } from '../core/schema.ts';
+import { ADOPTED, ParserBase, parseAllSync } from './parser-base.ts';
 import { encodeUtf8, readUtf8 } from '../core/utf8.ts';
-import { parseTimestampChecked, recordBuilder } from './csv.ts';
+import { parseTimestampChecked } from './csv.ts';
 import {
   PARSE_DONE,
   PARSE_FULL,
@@ -103,53 +104,24 @@ function convertValue(v: unknown, kind: number, big: boolean): unknown {
  * The streaming NDJSON parser: bytes in (any chunking), typed records out.
  * Cost: one native byte search per line, one decode and one `JSON.parse` per line.
  */
-export class NdjsonParser<F extends Fields = Fields> implements RecordParser<InferRow<F>> {
-  private buf: Uint8Array = new Uint8Array(0);
-  private owned = false;
-  private start = 0;
-  private limit = 0;
-  private base = 0;
-  private line: number;
-  private eof = false;
-  private atInputStart: boolean;
+export class NdjsonParser<F extends Fields = Fields> extends ParserBase<F> implements RecordParser<InferRow<F>> {
   /** Bytes from `start` known to hold no LF (so a long line is not searched again from its start). */
   private searched = 0;
-  private readonly names: readonly string[];
-  private readonly kinds: Uint8Array;
-  private readonly nullable: Uint8Array;
-  private readonly big: Uint8Array;
-  private readonly nf: number;
-  private readonly vals: unknown[];
   private readonly known: Set<string>;
-  private readonly build: (vals: readonly unknown[]) => Record<string, unknown>;
   private readonly strictKeys: boolean;
 
   constructor(
-    readonly schema: Schema<F>,
+    schema: Schema<F>,
     readonly sourceName: string,
     private readonly sink: RejectSink,
     opts: { extraFields?: 'ignore' | 'error' } = {},
     from?: ParserPosition,
   ) {
-    this.names = schema.names;
-    this.nf = schema.names.length;
-    this.kinds = new Uint8Array(this.nf);
-    this.nullable = new Uint8Array(this.nf);
-    this.big = new Uint8Array(this.nf);
-    schema.types.forEach((ty, i) => {
-      this.kinds[i] = TYPE_CODES[ty.kind];
-      this.nullable[i] = ty.isNullable ? 1 : 0;
-      this.big[i] = ty.kind === 'i64' && ty.bigint ? 1 : 0;
-    });
-    this.vals = new Array<unknown>(this.nf).fill(null);
+    super(schema, from);
     this.known = new Set(this.names);
-    this.build = recordBuilder(this.names);
     const extra = opts.extraFields ?? 'ignore';
     if (extra !== 'ignore' && extra !== 'error') throw new SluiceError(`extraFields must be 'ignore' or 'error', got ${String(extra)}`, { domain: 'user' });
     this.strictKeys = extra === 'error';
-    this.base = from?.byteOffset ?? 0;
-    this.line = from?.line ?? 1;
-    this.atInputStart = this.base === 0;
   }
 
   get rejectedCount(): number {
@@ -162,36 +134,9 @@ export class NdjsonParser<F extends Fields = Fields> implements RecordParser<Inf
 
   push(chunk: Uint8Array): void {
     if (this.eof) throw new SluiceError('NdjsonParser.push after end()', { domain: 'internal' });
-    const n = chunk.length;
-    if (n === 0) return;
-    const carry = this.limit - this.start;
-    if (carry === 0) {
-      this.base += this.limit;
-      this.buf = chunk;
-      this.owned = false;
-      this.start = 0;
-      this.limit = n;
-      this.searched = 0;
-      return;
-    }
-    if (this.owned && this.limit + n <= this.buf.length) {
-      this.buf.set(chunk, this.limit);
-      this.limit += n;
-      return;
-    }
-    if (this.owned && carry + n <= this.buf.length && this.start > 0) {
-      this.buf.copyWithin(0, this.start, this.limit);
-    } else {
-      const nb = new Uint8Array(Math.max(carry + n, this.owned ? this.buf.length * 2 : 0, 65536));
-      nb.set(this.buf.subarray(this.start, this.limit), 0);
-      this.buf = nb;
-      this.owned = true;
-    }
-    this.base += this.start;
-    this.start = 0;
-    this.limit = carry;
-    this.buf.set(chunk, this.limit);
-    this.limit += n;
+    if (chunk.length === 0) return;
+    // `searched` counts from `start`, so it survives compaction; an adopted chunk starts a fresh search
+    if (this.appendChunk(chunk) === ADOPTED) this.searched = 0;
   }
 
   end(): void {
@@ -317,11 +262,7 @@ export function parseNdjson<F extends Fields>(input: ParseInput, opts: NdjsonOpt
 export function parseNdjsonSync<F extends Fields>(input: string | Uint8Array, opts: NdjsonOptions<F>): InferRow<F>[] {
   checkNdjsonOptions(opts as NdjsonOptions<Fields>, 'parseNdjsonSync');
   const p = new NdjsonParser(opts.schema, opts.name ?? (typeof input === 'string' ? '<text>' : '<bytes>'), new RejectSink(checkOnError(opts.onError, false, 'parseNdjsonSync')), opts);
-  p.push(typeof input === 'string' ? encodeUtf8(input) : input);
-  p.end();
-  const out: InferRow<F>[] = [];
-  while (p.parse(out as (InferRow<F> | RejectedRecord)[], 1 << 30) !== PARSE_DONE);
-  return out;
+  return parseAllSync(p, input);
 }
 
 /** The NDJSON file source behind `env.readNdjson` (see `csvSource`). */
