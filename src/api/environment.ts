@@ -260,15 +260,21 @@ export class StreamEnvironment {
    * Runs the job made of every sink defined since the last `execute()` to completion; those sinks are
    * then consumed (as in Flink). Rejects with a SluiceError naming the operator, subtask and record
    * if anything fails.
+   * `opts.signal` cancels the running job: it fails with "job '<name>' was cancelled" and every
+   * source reader and operator is closed.
    * @example
    * const result = await env.execute('my job');
    * console.log(result.toString());
+   * // cancellable:
+   * const ctl = new AbortController();
+   * const running = env.execute('long job', { signal: ctl.signal });
+   * ctl.abort();
    */
-  async execute(jobName: string = DEFAULT_JOB_NAME): Promise<JobResult> {
+  async execute(jobName: string = DEFAULT_JOB_NAME, opts: { signal?: AbortSignal } = {}): Promise<JobResult> {
     const graph = this.getJobGraph(jobName);
     const sinks = this.sinks;
     this.sinks = [];
-    const result = await executeGraph(buildExecutionGraph(graph), { batchSize: this.batchSize });
+    const result = await executeGraph(buildExecutionGraph(graph), { batchSize: this.batchSize, ...(opts.signal ? { signal: opts.signal } : {}) });
     for (const s of sinks) s.onFinished?.();
     return result;
   }

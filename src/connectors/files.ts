@@ -487,9 +487,10 @@ export interface TextSourceSpec<T> extends SourceSpec<T | RejectedRecord> {
  * in-memory inputs are, streams are not). Several inputs are split over subtasks in contiguous
  * slices; a single input is read by subtask 0 (the others end at once).
  *
- * The runtime's `poll()` is synchronous and file reads are not: while the next chunk is on its way,
- * `poll()` answers with no records (and `true`); read-ahead keeps several reads in flight so that the
- * chunks completed between two of the executor's yields to the event loop arrive together.
+ * The runtime's `poll()` is synchronous and file reads are not: while the file is being opened or the
+ * next chunk is on its way, `poll()` answers with no records (and `true`) and `ready()` hands the
+ * executor the promise of that open or read, so it sleeps instead of polling again; read-ahead keeps
+ * several reads in flight so that the chunks completed meanwhile arrive together.
  */
 export function textSource<T>(inputs: InputRef[], factory: ParserFactory<T>, opts: TextSourceOptions): TextSourceSpec<T> {
   const replayable = inputs.every((i) => i.kind !== 'stream');
@@ -508,6 +509,8 @@ export function textSource<T>(inputs: InputRef[], factory: ParserFactory<T>, opt
       let opening: Promise<void> | undefined;
       let openError: unknown;
       let failed = false;
+      /** What the last poll() stopped on: the file being opened or the next chunk being read. */
+      let waiting: Promise<void> | undefined;
       let context: ErrorContext = { subtask };
       let sink = new RejectSink(opts.onError, context);
       const closeReader = (): void => {
@@ -553,13 +556,17 @@ export function textSource<T>(inputs: InputRef[], factory: ParserFactory<T>, opt
           sink = new RejectSink(opts.onError, context);
         },
         poll(out, max) {
+          waiting = undefined;
           if (failed) return false;
           const goal = out.length + max; // `out` need not be empty
           try {
             while (index < last) {
               if (parser === undefined) startInput();
               if (openError !== undefined) throw openError;
-              if (opening !== undefined) return true; // still opening the file
+              if (opening !== undefined) {
+                waiting = opening; // still opening the file
+                return true;
+              }
               const p = parser!;
               const st = p.parse(out, goal - out.length);
               if (st === PARSE_FULL) return true;
@@ -570,7 +577,10 @@ export function textSource<T>(inputs: InputRef[], factory: ParserFactory<T>, opt
                 continue;
               }
               const c = reader!.take();
-              if (c === undefined) return true; // the next chunk is on its way
+              if (c === undefined) {
+                waiting = reader!.ready(); // the next chunk is on its way
+                return true;
+              }
               if (c === null) p.end();
               else p.push(c);
             }
@@ -580,6 +590,9 @@ export function textSource<T>(inputs: InputRef[], factory: ParserFactory<T>, opt
             closeReader();
             throw e instanceof SluiceError ? e.withContext(context) : userFailure(e, context);
           }
+        },
+        ready() {
+          return waiting;
         },
         position(): TextSourcePosition {
           if (index >= last) return { input: last, byteOffset: 0, line: 1 };

@@ -61,8 +61,21 @@ export type OperatorFactory = () => StreamOperator<any, any>;
 /** One subtask's reader of a source. */
 export interface SourceReader<O = unknown> {
   open?(ctx: OperatorContext): void;
-  /** Appends up to `max` records to `out`; returns false once the reader is exhausted. */
+  /**
+   * Appends up to `max` records to `out`; returns false once the reader is exhausted. Must not block:
+   * a reader whose data is still on its way (a file read, a stream chunk) appends nothing, returns
+   * true, and says what it waits for through `ready()`.
+   */
   poll(out: O[], max: number): boolean;
+  /**
+   * Asked by the runtime after a `poll()` that appended nothing and returned true. A promise: the
+   * reader can emit nothing until some I/O completes, and the promise settles when it has something to
+   * answer (records, the end, or an error — which the next `poll()` then throws; a rejection is only a
+   * wake-up). `undefined`: the reader can make progress now (poll again). While every unfinished task
+   * waits on such promises the executor awaits them instead of polling in a loop. Without `ready()`
+   * a reader is polled every round (a synchronous source).
+   */
+  ready?(): Promise<void> | undefined;
   /** Replay position (e.g. the next index) — what a checkpoint will store for a replayable source. */
   position?(): unknown;
   close?(): void;

@@ -13,6 +13,8 @@ export interface ExecutorOptions {
   batchSize?: number;
   /** Yield to the event loop after running this long (default 10 ms). */
   yieldEveryMs?: number;
+  /** Cancels the job: it stops at the next round (or wake-up, while waiting for I/O) and rejects. */
+  signal?: AbortSignal;
 }
 
 const now: () => number = typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
@@ -24,6 +26,10 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setTimeou
  * task (in topological order) drains its input channels, so a round's data reaches the sinks in the
  * same round and channels hold at most about a round's worth of batches. A job ends when every task
  * saw end-of-input on all its inputs. The first failure closes all tasks and rejects.
+ *
+ * A source reader waiting for I/O (its `ready()` answers a promise) is not polled until that promise
+ * settles; when a round does no work and some source is waiting, the executor awaits the first of
+ * them to settle instead of spinning. A round with no work and no source waiting is a stall (a bug).
  */
 export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {}): Promise<JobResult> {
   const batchSize = opts.batchSize ?? 1024;
@@ -39,6 +45,17 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     (st) => new Task(st, st.inputs.map((c) => channels[c.id]!), (ids) => ids.map((id) => channels[id]!), config, batchSize),
   );
 
+  // resolves the executor's wait for I/O: a waiting source became ready, or the job was cancelled
+  let wake: (() => void) | undefined;
+  const wakeUp = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  for (const t of tasks) t.onUnblocked = wakeUp;
+  const signal = opts.signal;
+  signal?.addEventListener('abort', wakeUp);
+
   const start = now();
   let failure: unknown;
   try {
@@ -46,6 +63,9 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     let lastYield = now();
     let running = tasks.length;
     while (running > 0) {
+      if (signal?.aborted) {
+        throw new SluiceError(`job '${config.jobName}' was cancelled`, { domain: 'user', cause: signal.reason });
+      }
       let progressed = false;
       for (const t of tasks) {
         if (t.finished) continue;
@@ -53,7 +73,13 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
         if (t.finished) running--;
       }
       if (!progressed && running > 0) {
-        throw new SluiceError(`internal error: job '${config.jobName}' stalled with ${running} unfinished tasks`, { domain: 'internal' });
+        if (!tasks.some((t) => t.blocked && !t.finished)) {
+          throw new SluiceError(`internal error: job '${config.jobName}' stalled with ${running} unfinished tasks`, { domain: 'internal' });
+        }
+        // every task that could work waits for a source's I/O: sleep until one of them is ready
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
       }
       if (now() - lastYield >= yieldEvery) {
         await yieldToEventLoop();
@@ -62,6 +88,9 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     }
   } catch (e) {
     failure = e instanceof SluiceError ? e : internalFailure(e, {});
+  } finally {
+    signal?.removeEventListener('abort', wakeUp);
+    wake = undefined;
   }
   for (const t of tasks) {
     const closeFailure = t.close();

@@ -94,6 +94,13 @@ export class Task {
   private endedInputs = 0;
   private opened = false;
   finished = false;
+  /**
+   * Set while the source reader waits for I/O (its `ready()` promise has not settled): `step()` then
+   * does not poll it. Cleared when the promise settles, which also calls `onUnblocked`.
+   */
+  blocked = false;
+  /** Called when a blocked source reader becomes ready (the executor's wake-up). */
+  onUnblocked: () => void = () => undefined;
 
   constructor(
     readonly subtask: ExecutionSubtask,
@@ -139,9 +146,13 @@ export class Task {
     }
   }
 
-  /** One scheduling step: a source emits one batch; other tasks drain their inputs. True if it did work. */
+  /**
+   * One scheduling step: a source emits one batch; other tasks drain their inputs. True if it did work
+   * (a source without `ready()` always counts as working while it is not exhausted). False for a source
+   * waiting for I/O: `blocked` is then set until its `ready()` promise settles.
+   */
   step(): boolean {
-    if (this.finished) return false;
+    if (this.finished || this.blocked) return false;
     if (this.reader) return this.stepSource(this.reader);
     let progressed = false;
     for (const ch of this.inputs) {
@@ -165,9 +176,27 @@ export class Task {
       throw userFailure(e, { operator: this.head.node.name, subtask: this.subtask.index });
     }
     this.head.emit(out);
-    if (!more) this.finishAll();
-    else for (const co of this.operators) co.flush();
-    return true;
+    if (!more) {
+      this.finishAll();
+      return true;
+    }
+    for (const co of this.operators) co.flush();
+    if (out.length > 0 || reader.ready === undefined) return true;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = reader.ready();
+    } catch (e) {
+      throw userFailure(e, { operator: this.head.node.name, subtask: this.subtask.index });
+    }
+    if (pending === undefined) return true;
+    this.blocked = true;
+    const unblock = (): void => {
+      this.blocked = false;
+      this.onUnblocked();
+    };
+    // a rejection only wakes the task: the reader reports its failure from the next poll()
+    Promise.resolve(pending).then(unblock, unblock);
+    return false;
   }
 
   private finishAll(): void {

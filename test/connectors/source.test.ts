@@ -1,6 +1,7 @@
 // Tests the file sources behind env.readCsv / env.readNdjson: reading real files through the
 // platform adapter (temp files made and removed here), in-memory and stream inputs, side outputs of
-// rejected lines, failure naming the file/line/field, replay from a position, and a keyed job end to end.
+// rejected lines, failure naming the file/line/field, replay from a position, a keyed job end to end,
+// and streams whose chunks arrive late (the reader reports them through ready(), so the executor sleeps).
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { csvSource } from '../../src/connectors/csv.ts';
 import { platformFiles, type RejectedRecord } from '../../src/connectors/files.ts';
-import { JobDefinitionError, MalformedInputError, StreamEnvironment, schema, t } from '../../src/index.ts';
+import { JobDefinitionError, MalformedInputError, StreamEnvironment, schema, t, type SourceSpec } from '../../src/index.ts';
 
 const trades = schema({ id: t.i64(), sym: t.string(), px: t.f64(), qty: t.i32() });
 const SYMS = ['AAPL', 'MSFT', 'GOOG', 'ÄÖÜ,"q"'];
@@ -72,6 +73,72 @@ test('in-memory text and a ReadableStream give the same records', async () => {
   assert.is(a.results.length, N);
   assert.equal(b.results, a.results);
   assert.equal(a.results[3], { id: 3, sym: SYMS[3], px: 3 / 8, qty: 21 % 13 });
+});
+
+/** A stream that enqueues `parts` one by one, `delayMs` apart, starting `delayMs` after the first pull. */
+function slowStream(parts: Uint8Array[], delayMs: number): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await new Promise((res) => setTimeout(res, delayMs));
+      if (i < parts.length) c.enqueue(parts[i++]!);
+      else c.close();
+    },
+  });
+}
+
+/** A source spec whose readers count their poll() calls (and pass ready() through). */
+function countingPolls<T>(spec: SourceSpec<T>): { spec: SourceSpec<T>; polls: () => number } {
+  let polls = 0;
+  return {
+    polls: () => polls,
+    spec: {
+      bounded: spec.bounded,
+      replayable: spec.replayable,
+      createReader(s, p) {
+        const r = spec.createReader(s, p);
+        return {
+          open: (ctx) => r.open?.(ctx),
+          poll: (out, max) => {
+            polls++;
+            return r.poll(out, max);
+          },
+          ready: () => r.ready?.(),
+          close: () => r.close?.(),
+        };
+      },
+    },
+  };
+}
+
+test('a stream whose chunks arrive late: the source sleeps on ready() instead of polling in a loop', async () => {
+  const bytes = new TextEncoder().encode(csvText);
+  const cut = [0, 100, bytes.length >> 1, bytes.length - 7, bytes.length]; // 200 ms until the first chunk
+  const parts = cut.slice(1).map((end, k) => bytes.slice(cut[k], end));
+  const spec = csvSource({ stream: slowStream(parts, 50), name: 'slow' }, { schema: trades }, { files: () => platformFiles() });
+  const { spec: counted, polls } = countingPolls(spec as SourceSpec<{ sym: string; qty: number }>); // no rejects: onError 'fail'
+  const env = StreamEnvironment.create({ runtimeMode: 'batch' });
+  const got = await sums(env.fromSource(counted, 'Source: slow'), env);
+  assert.equal(got, want);
+  // about one poll per chunk wait plus one per batch of 1024 records (20); spinning would be thousands
+  assert.ok(polls() < 50, `polled ${polls()} times`);
+});
+
+test('readNdjson from a stream enqueued later by a timer gives every record', async () => {
+  const text = ndLines.join('\n') + '\n';
+  let ctl!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+  setTimeout(() => {
+    const b = new TextEncoder().encode(text);
+    ctl.enqueue(b.slice(0, 12345));
+    setTimeout(() => {
+      ctl.enqueue(b.slice(12345));
+      ctl.close();
+    }, 30);
+  }, 100);
+  const env = StreamEnvironment.create({ runtimeMode: 'batch', parallelism: 2 });
+  const got = await sums(env.readNdjson({ stream }, { schema: trades }), env);
+  assert.equal(got, want);
 });
 
 test('a malformed line fails the job naming file, line and field', async () => {
