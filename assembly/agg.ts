@@ -41,13 +41,15 @@ import {
   AGG_MERGE_COUNT,
   AGG_MIN,
   AGG_SUM,
+  HASH_NULL,
+  HASH_SEED,
   ROW_HEADER_BYTES,
   STATUS_DONE,
   STATUS_FULL,
   STATUS_OVERFLOW,
   TYPE_F64,
 } from './abi.generated';
-import { hashRow } from './hash';
+import { fmix32, hashRow, murmurWord64 } from './hash';
 import { setResult } from './result';
 import { batchRowCount, bitmapBytes, descFieldCount, descType, fixedEnd, isNull, isVarType, keyCount, keyField, reserveRow, rowLength, slotAt } from './row';
 
@@ -292,6 +294,313 @@ function accumulate(e: usize, we: u32, row: usize, w: u32, schema: usize, aggs: 
   return true;
 }
 
+// ── aggFeed ──────────────────────────────────────────────────────────────────────────────────
+// The feed loop works a block of rows at a time: pass 1 hashes the block (and records row addresses),
+// pass 2 probes and accumulates, so the directory/entry loads of successive rows are independent of
+// any hashing work and can overlap. Keys are hashed and compared inline when every group field is
+// fixed-width (one instantiation for a single key, one for several); var-width keys go through
+// hashRow / keysEqual. Aggregates are compiled once per call into a compact table of
+// (code, input field, entry slot) so the per-row update is one br_table per aggregate.
+
+// @ts-ignore: decorator
+@inline const BLOCK: u32 = 64;
+const blockHash: usize = memory.data(<i32>(BLOCK * 4), 16);
+const blockRow: usize = memory.data(<i32>(BLOCK * 4), 16);
+// compiled aggregates: u32 code, u32 input field, u32 entry slot index, u32 pad
+// @ts-ignore: decorator
+@inline const MAX_FAST_AGGS: u32 = 64;
+const aggPlan: usize = memory.data(<i32>(MAX_FAST_AGGS * 16), 16);
+
+// @ts-ignore: decorator
+@inline const C_COUNT_STAR: u32 = 0;
+// @ts-ignore: decorator
+@inline const C_COUNT: u32 = 1;
+// @ts-ignore: decorator
+@inline const C_MERGE_COUNT: u32 = 2;
+// @ts-ignore: decorator
+@inline const C_SUM_I: u32 = 3;
+// @ts-ignore: decorator
+@inline const C_SUM_F: u32 = 4;
+// @ts-ignore: decorator
+@inline const C_MIN_I: u32 = 5;
+// @ts-ignore: decorator
+@inline const C_MAX_I: u32 = 6;
+// @ts-ignore: decorator
+@inline const C_MIN_F: u32 = 7;
+// @ts-ignore: decorator
+@inline const C_MAX_F: u32 = 8;
+// @ts-ignore: decorator
+@inline const C_AVG_I: u32 = 9;
+// @ts-ignore: decorator
+@inline const C_AVG_F: u32 = 10;
+// @ts-ignore: decorator
+@inline const C_MERGE_AVG_I: u32 = 11;
+// @ts-ignore: decorator
+@inline const C_MERGE_AVG_F: u32 = 12;
+
+/** Compiles `aggs` into aggPlan (na ≤ MAX_FAST_AGGS). */
+function compileAggs(schema: usize, aggs: usize, nk: u32): void {
+  const na = aggCount(aggs);
+  let s = nk;
+  for (let a: u32 = 0; a < na; a++) {
+    const op = aggOp(aggs, a);
+    const f = aggField(aggs, a);
+    const isF = op != AGG_COUNT_STAR && descType(schema, f) == TYPE_F64;
+    let c: u32;
+    if (op == AGG_COUNT_STAR) c = C_COUNT_STAR;
+    else if (op == AGG_COUNT) c = C_COUNT;
+    else if (op == AGG_MERGE_COUNT) c = C_MERGE_COUNT;
+    else if (op == AGG_SUM) c = isF ? C_SUM_F : C_SUM_I;
+    else if (op == AGG_MIN) c = isF ? C_MIN_F : C_MIN_I;
+    else if (op == AGG_MAX) c = isF ? C_MAX_F : C_MAX_I;
+    else if (op == AGG_AVG) c = isF ? C_AVG_F : C_AVG_I;
+    else if (op == AGG_MERGE_AVG) c = isF ? C_MERGE_AVG_F : C_MERGE_AVG_I;
+    else throw new Error(E_OP);
+    const p = aggPlan + (<usize>a << 4);
+    store<u32>(p, c);
+    store<u32>(p, f, 4);
+    store<u32>(p, s, 8);
+    s += slotsOf(op);
+  }
+}
+
+/** accumulate() driven by aggPlan. False on integer overflow (the entry is then torn). */
+// @ts-ignore: decorator
+@inline function accumulateFast(e: usize, we: u32, row: usize, w: u32, na: u32): bool {
+  const eslots = e + ROW_HEADER_BYTES + we;
+  const rslots = row + ROW_HEADER_BYTES + w;
+  for (let a: u32 = 0; a < na; a++) {
+    const p = aggPlan + (<usize>a << 4);
+    const c = load<u32>(p);
+    const s = load<u32>(p, 8);
+    const slot = eslots + (<usize>s << 3);
+    if (c == C_COUNT_STAR) {
+      store<i64>(slot, load<i64>(slot) + 1);
+      continue;
+    }
+    const f = load<u32>(p, 4);
+    if (isNull(row, f)) continue;
+    const src = rslots + (<usize>f << 3);
+    switch (c) {
+      case C_COUNT: {
+        store<i64>(slot, load<i64>(slot) + 1);
+        break;
+      }
+      case C_MERGE_COUNT: {
+        store<i64>(slot, load<i64>(slot) + load<i64>(src));
+        break;
+      }
+      case C_SUM_I: {
+        if (isNull(e, s)) {
+          clearNullBit(e, s);
+          store<u64>(slot, load<u64>(src));
+        } else if (!addI64(slot, load<i64>(src))) {
+          return false;
+        }
+        break;
+      }
+      case C_SUM_F: {
+        if (isNull(e, s)) {
+          clearNullBit(e, s);
+          store<u64>(slot, load<u64>(src));
+        } else {
+          store<f64>(slot, load<f64>(slot) + load<f64>(src));
+        }
+        break;
+      }
+      case C_MIN_I:
+      case C_MAX_I: {
+        if (isNull(e, s)) {
+          clearNullBit(e, s);
+          store<u64>(slot, load<u64>(src));
+        } else {
+          const v = load<i64>(src);
+          const cur = load<i64>(slot);
+          if (c == C_MIN_I ? v < cur : v > cur) store<i64>(slot, v);
+        }
+        break;
+      }
+      case C_MIN_F:
+      case C_MAX_F: {
+        if (isNull(e, s)) {
+          clearNullBit(e, s);
+          store<u64>(slot, load<u64>(src));
+        } else {
+          const v = load<f64>(src);
+          const cur = load<f64>(slot);
+          if (c == C_MIN_F ? f64Less(v, cur) : f64Less(cur, v)) store<f64>(slot, v);
+        }
+        break;
+      }
+      case C_AVG_I:
+      case C_MERGE_AVG_I: {
+        if (!addI64(slot, load<i64>(src))) return false;
+        store<i64>(slot, load<i64>(slot, 8) + (c == C_AVG_I ? 1 : load<i64>(src, 8)), 8);
+        break;
+      }
+      case C_AVG_F:
+      case C_MERGE_AVG_F: {
+        store<f64>(slot, load<f64>(slot) + load<f64>(src));
+        store<i64>(slot, load<i64>(slot, 8) + (c == C_AVG_F ? 1 : load<i64>(src, 8)), 8);
+        break;
+      }
+      default:
+        unreachable();
+    }
+  }
+  return true;
+}
+
+/** hashRow for a row whose key fields are all fixed-width (same bits as hashRow). */
+// @ts-ignore: decorator
+@inline function hashKeyFixed(h: u32, row: usize, w: u32, f: u32, isF: bool): u32 {
+  if (isNull(row, f)) return fmix32(h ^ HASH_NULL);
+  const slot = slotAt(row, w, f);
+  let lo = load<u32>(slot);
+  let hi = load<u32>(slot, 4);
+  if (isF) {
+    const v = load<f64>(slot);
+    if (v != v) {
+      lo = 0;
+      hi = 0x7ff80000;
+    } else if (v == 0) {
+      lo = 0;
+      hi = 0;
+    }
+  }
+  return murmurWord64(lo, hi, h);
+}
+
+/** keysEqual for one fixed-width key field: input field f against entry field k. */
+// @ts-ignore: decorator
+@inline function keyEqualFixed(row: usize, w: u32, f: u32, isF: bool, entry: usize, we: u32, k: u32): bool {
+  const na = isNull(row, f);
+  if (na != isNull(entry, k)) return false;
+  if (na) return true;
+  const sa = slotAt(row, w, f);
+  const sb = slotAt(entry, we, k);
+  if (isF) {
+    const x = load<f64>(sa);
+    const y = load<f64>(sb);
+    return x == y || (x != x && y != y);
+  }
+  return load<u64>(sa) == load<u64>(sb);
+}
+
+// @ts-ignore: decorator
+@inline const MODE_ONE: u32 = 0; // exactly one fixed-width key field
+// @ts-ignore: decorator
+@inline const MODE_FIXED: u32 = 1; // any number (0 included) of fixed-width key fields
+// @ts-ignore: decorator
+@inline const MODE_GENERIC: u32 = 2; // some var-width key field
+
+/** True when the key fields of `keys` are all fixed-width. */
+function keysFixed(schema: usize, keys: usize): bool {
+  const nk = keyCount(keys);
+  for (let k: u32 = 0; k < nk; k++) if (isVarType(descType(schema, keyField(keys, k)))) return false;
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function feedLoop(mode: u32, state: usize, batch: usize, schema: usize, keys: usize, aggs: usize, startRow: u32, startOffset: u32, fastAggs: bool): u32 {
+  const n = batchRowCount(batch);
+  const w = bitmapBytes(descFieldCount(schema));
+  const nk = keyCount(keys);
+  const m = partialFieldCount(nk, aggs);
+  const we = bitmapBytes(m);
+  const na = aggCount(aggs);
+  const dir = <usize>load<u32>(state);
+  const mask = load<u32>(state, 4) - 1;
+  const f0 = nk > 0 ? keyField(keys, 0) : 0;
+  const isF0 = nk > 0 && descType(schema, f0) == TYPE_F64;
+  let row = batch + startOffset;
+  let r = startRow;
+  while (r < n) {
+    const cnt = min(BLOCK, n - r);
+    // pass 1: hashes and row addresses
+    for (let i: u32 = 0; i < cnt; i++) {
+      let h: u32;
+      if (mode == MODE_ONE) {
+        h = hashKeyFixed(HASH_SEED, row, w, f0, isF0);
+      } else if (mode == MODE_FIXED) {
+        h = HASH_SEED;
+        for (let k: u32 = 0; k < nk; k++) {
+          const f = keyField(keys, k);
+          h = hashKeyFixed(h, row, w, f, descType(schema, f) == TYPE_F64);
+        }
+      } else {
+        h = hashRow(row, w, schema, keys);
+      }
+      store<u32>(blockHash + (<usize>i << 2), h);
+      store<u32>(blockRow + (<usize>i << 2), <u32>row);
+      row += rowLength(row);
+    }
+    // pass 2: probe, insert, accumulate
+    for (let i: u32 = 0; i < cnt; i++) {
+      const h = load<u32>(blockHash + (<usize>i << 2));
+      const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
+      let s = h & mask;
+      let e: usize = 0;
+      for (;;) {
+        const p = dir + (<usize>s << 3);
+        const a = load<u32>(p, 4);
+        if (a == 0) break;
+        if (load<u32>(p) == h) {
+          let eq: bool;
+          if (mode == MODE_ONE) {
+            eq = keyEqualFixed(rw, w, f0, isF0, <usize>a, we, 0);
+          } else if (mode == MODE_FIXED) {
+            eq = true;
+            for (let k: u32 = 0; k < nk; k++) {
+              const f = keyField(keys, k);
+              if (!keyEqualFixed(rw, w, f, descType(schema, f) == TYPE_F64, <usize>a, we, k)) {
+                eq = false;
+                break;
+              }
+            }
+          } else {
+            eq = keysEqual(rw, w, schema, keys, <usize>a, we);
+          }
+          if (eq) {
+            e = <usize>a;
+            break;
+          }
+        }
+        s = (s + 1) & mask;
+      }
+      if (e == 0) {
+        const groups = load<u32>(state, 8);
+        if ((<u64>groups + 1) * 2 > <u64>mask + 1) {
+          setResult(r + i, <u32>(rw - batch), AGG_FULL_DIRECTORY, 0);
+          return STATUS_FULL;
+        }
+        const size = entrySize(rw, w, schema, keys, m);
+        const chunk = <usize>load<u32>(state, 12);
+        const used = chunk == 0 ? 0 : load<u32>(chunk);
+        if (chunk == 0 || <u64>used + <u64>size > <u64>load<u32>(chunk, 4)) {
+          setResult(r + i, <u32>(rw - batch), AGG_FULL_HEAP, size);
+          return STATUS_FULL;
+        }
+        e = chunk + used;
+        store<u32>(chunk, used + size);
+        writeEntry(e, size, rw, w, schema, keys, aggs, m);
+        const p = dir + (<usize>s << 3);
+        store<u32>(p, h);
+        store<u32>(p, <u32>e, 4);
+        store<u32>(state, groups + 1, 8);
+      }
+      const ok = fastAggs ? accumulateFast(e, we, rw, w, na) : accumulate(e, we, rw, w, schema, aggs, nk);
+      if (!ok) {
+        setResult(r + i, <u32>(rw - batch), 0, 0);
+        return STATUS_OVERFLOW;
+      }
+    }
+    r += cnt;
+  }
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
+
 /**
  * Folds rows [startRow, rowCount) of `batch` (startRow at byte offset `startOffset`) into the table:
  * each row's group (by `keys`) is found or inserted, then its accumulators updated by `aggs` (raw
@@ -302,57 +611,14 @@ function accumulate(e: usize, we: u32, row: usize, w: u32, schema: usize, aggs: 
  * sum left the i64 range; the table is no longer consistent).
  */
 export function aggFeed(state: usize, batch: usize, schema: usize, keys: usize, aggs: usize, startRow: u32, startOffset: u32): u32 {
-  const n = batchRowCount(batch);
-  const w = bitmapBytes(descFieldCount(schema));
   const nk = keyCount(keys);
-  const m = partialFieldCount(nk, aggs);
-  const we = bitmapBytes(m);
-  let dir = <usize>load<u32>(state);
-  let mask = load<u32>(state, 4) - 1;
-  let row = batch + startOffset;
-  for (let r = startRow; r < n; r++) {
-    const h = hashRow(row, w, schema, keys);
-    let s = h & mask;
-    let e: usize = 0;
-    for (;;) {
-      const p = dir + (<usize>s << 3);
-      const a = load<u32>(p, 4);
-      if (a == 0) break;
-      if (load<u32>(p) == h && keysEqual(row, w, schema, keys, <usize>a, we)) {
-        e = <usize>a;
-        break;
-      }
-      s = (s + 1) & mask;
-    }
-    if (e == 0) {
-      const groups = load<u32>(state, 8);
-      if ((<u64>groups + 1) * 2 > <u64>mask + 1) {
-        setResult(r, <u32>(row - batch), AGG_FULL_DIRECTORY, 0);
-        return STATUS_FULL;
-      }
-      const size = entrySize(row, w, schema, keys, m);
-      const chunk = <usize>load<u32>(state, 12);
-      const used = chunk == 0 ? 0 : load<u32>(chunk);
-      if (chunk == 0 || <u64>used + <u64>size > <u64>load<u32>(chunk, 4)) {
-        setResult(r, <u32>(row - batch), AGG_FULL_HEAP, size);
-        return STATUS_FULL;
-      }
-      e = chunk + used;
-      store<u32>(chunk, used + size);
-      writeEntry(e, size, row, w, schema, keys, aggs, m);
-      const p = dir + (<usize>s << 3);
-      store<u32>(p, h);
-      store<u32>(p, <u32>e, 4);
-      store<u32>(state, groups + 1, 8);
-    }
-    if (!accumulate(e, we, row, w, schema, aggs, nk)) {
-      setResult(r, <u32>(row - batch), 0, 0);
-      return STATUS_OVERFLOW;
-    }
-    row += rowLength(row);
+  if (aggCount(aggs) <= MAX_FAST_AGGS) {
+    compileAggs(schema, aggs, nk);
+    if (!keysFixed(schema, keys)) return feedLoop(MODE_GENERIC, state, batch, schema, keys, aggs, startRow, startOffset, true);
+    if (nk == 1) return feedLoop(MODE_ONE, state, batch, schema, keys, aggs, startRow, startOffset, true);
+    return feedLoop(MODE_FIXED, state, batch, schema, keys, aggs, startRow, startOffset, true);
   }
-  setResult(n, <u32>(row - batch), 0, 0);
-  return STATUS_DONE;
+  return feedLoop(MODE_GENERIC, state, batch, schema, keys, aggs, startRow, startOffset, false);
 }
 
 /**
