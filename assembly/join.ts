@@ -28,6 +28,7 @@
 
 import {
   HASH_NULL,
+  HASH_SEED,
   JOIN_BUILD_FIRST,
   JOIN_BUILD_ONLY,
   JOIN_EMIT_MATCH,
@@ -43,7 +44,7 @@ import {
   TYPE_F64,
 } from './abi.generated';
 import { compareBytes } from './compare';
-import { fmix32, hashRow, hashRowSeeded } from './hash';
+import { fmix32, hashRow, hashRowSeeded, murmurWord64 } from './hash';
 import { setResult } from './result';
 import {
   batchRowCount,
@@ -255,6 +256,61 @@ function writeJoined(
   store<u32>(st, any, 20);
 }
 
+// ── Probe pipeline: rows are taken CHUNK at a time. For a chunk, pass 1 hashes every row's key and
+// keeps the bucket index, pass 2 loads the bucket heads (independent loads, so their cache misses
+// overlap), pass 3 touches each head entry and the key of its build row (same idea), then rows are
+// walked one by one as before. The per-chunk arrays are a static area (no allocation); a call that
+// resumes (STATUS_FULL) recomputes them from its first row, whose own chain position comes from the
+// state. Single fixed-width keys hash and compare as one 64-bit word (f64 canonicalized); joined rows
+// of fixed-width sides within one bitmap word are written as bitmap word + slot copies.
+
+// @ts-ignore: decorator
+@inline const CHUNK: u32 = 128;
+/** Per chunk: u32 hash, u32 head entry index + 1 (0: none), u32 bucket index. */
+const chunkHash: usize = memory.data(<i32>(CHUNK * 4), 16);
+const chunkHead: usize = memory.data(<i32>(CHUNK * 4), 16);
+/** Keeps the touching loads of pass 3 observable. */
+const chunkSink: usize = memory.data(8, 8);
+
+// @ts-ignore: decorator
+@inline const KEY_GENERIC: u32 = 0;
+// @ts-ignore: decorator
+@inline const KEY_WORD: u32 = 1;
+// @ts-ignore: decorator
+@inline const KEY_F64: u32 = 2;
+
+/** Copies `bytes` (a multiple of 8) from src to dst, 16 then 8 at a time. */
+// @ts-ignore: decorator
+@inline function copyWords(dst: usize, src: usize, bytes: u32): void {
+  let i: u32 = 0;
+  while (i + 16 <= bytes) {
+    v128.store(dst + i, v128.load(src + i));
+    i += 16;
+  }
+  if (i < bytes) store<u64>(dst + i, load<u64>(src + i));
+}
+
+/** Joined row of two fixed-width-only rows, na + nb <= 64 (one bitmap word each and out). */
+// @ts-ignore: decorator
+@inline function writeJoinedFixed(dst: usize, size: u32, a: usize, na: u32, b: usize, nb: u32): void {
+  store<u32>(dst, size);
+  store<u32>(dst, 0, 4);
+  store<u64>(dst, load<u64>(a, 8) | (load<u64>(b, 8) << <u64>na), 8);
+  copyWords(dst + 16, a + 16, na << 3);
+  copyWords(dst + 16 + (<usize>na << 3), b + 16, nb << 3);
+}
+
+/** Hash of a single fixed-width key slot (abi/abi.ts canonical bytes; f64 canonicalized). */
+// @ts-ignore: decorator
+@inline function hashKeyWord(slot: usize, kind: u32): u32 {
+  if (kind == KEY_F64) {
+    const v = load<f64>(slot);
+    if (v != v) return murmurWord64(0, 0x7ff80000, HASH_SEED);
+    if (v == 0) return murmurWord64(0, 0, HASH_SEED);
+  }
+  return murmurWord64(load<u32>(slot), load<u32>(slot, 4), HASH_SEED);
+}
+
 /**
  * Probes the rows of `batch` (schema `ps`, key descriptor `pk`: the same number and types of key
  * fields as the table's) against table `t`, from the position in the probe state `st`, appending
@@ -293,6 +349,21 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   const bm = <usize>load<u32>(st, 24);
   const bmBase = load<u32>(st, 28);
   const outN = pn + bn;
+  // joined rows of fixed-width sides in one bitmap word: bitmap word + slot copies
+  const fixedOut = emitMatch && !pv && !bv && outN <= 64;
+  const fixedSize = joinedSize(outN, 0);
+  // a single fixed-width key: one word per side at a fixed offset
+  let keyKind = KEY_GENERIC;
+  const pf = keyField(pk, 0);
+  const bf = keyField(bk, 0);
+  if (keyCount(pk) == 1) {
+    const kt = descType(ps, pf);
+    if (kt == TYPE_F64) keyKind = KEY_F64;
+    else if (!isVarType(kt)) keyKind = KEY_WORD;
+  }
+  const pKeyOff = <usize>(8 + pw) + (<usize>pf << 3);
+  const bKeyOff = <usize>(8 + bw) + (<usize>bf << 3);
+  const touchOff = keyKind != KEY_GENERIC ? bKeyOff : 8;
 
   let r = load<u32>(st);
   let row = batch + load<u32>(st, 4);
@@ -300,19 +371,65 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   let e = load<u32>(st, 12);
   let h = load<u32>(st, 16);
   let any = load<u32>(st, 20);
+  let chunkStart = r;
+  let chunkEnd = r;
   while (r < n) {
+    if (r == chunkEnd) {
+      // pass 1: hashes and bucket indexes (0xffffffff: a NULL key, no chain)
+      chunkStart = r;
+      chunkEnd = min(n, r + CHUNK);
+      const m = chunkEnd - chunkStart;
+      let q = row;
+      if (keyKind != KEY_GENERIC) {
+        for (let i: u32 = 0; i < m; i++) {
+          const hi = hashKeyWord(q + pKeyOff, keyKind);
+          store<u32>(chunkHash + (<usize>i << 2), hi);
+          store<u32>(chunkHead + (<usize>i << 2), isNull(q, pf) ? 0xffffffff : hi & mask);
+          q += rowLength(q);
+        }
+      } else {
+        for (let i: u32 = 0; i < m; i++) {
+          let b: u32 = 0xffffffff;
+          if (!anyKeyNull(q, pk)) {
+            const hi = hashRow(q, pw, ps, pk);
+            store<u32>(chunkHash + (<usize>i << 2), hi);
+            b = hi & mask;
+          }
+          store<u32>(chunkHead + (<usize>i << 2), b);
+          q += rowLength(q);
+        }
+      }
+      // pass 2: bucket heads
+      for (let i: u32 = 0; i < m; i++) {
+        const p = chunkHead + (<usize>i << 2);
+        const b = load<u32>(p);
+        store<u32>(p, b == 0xffffffff ? 0 : load<u32>(buckets + (<usize>b << 2)));
+      }
+      // pass 3: touch the head entries and their build rows' first words
+      let sink: u64 = 0;
+      for (let i: u32 = 0; i < m; i++) {
+        const x = load<u32>(chunkHead + (<usize>i << 2));
+        if (x != 0) {
+          const ent = entries + <usize>(x - 1) * ENTRY_BYTES;
+          sink += <u64>load<u32>(ent, 4);
+        }
+      }
+      for (let i: u32 = 0; i < m; i++) {
+        const x = load<u32>(chunkHead + (<usize>i << 2));
+        if (x != 0) sink ^= load<u64>(<usize>load<u32>(entries + <usize>(x - 1) * ENTRY_BYTES, 4) + touchOff);
+      }
+      store<u64>(chunkSink, sink);
+    }
     if (phase == 0) {
       any = 0;
       if (useBitmap) {
         const bit = bmBase + r;
         any = (<u32>load<u8>(bm + (bit >> 3)) >> (bit & 7)) & 1;
       }
-      if (anyKeyNull(row, pk) || (any != 0 && !walkAll)) {
-        e = 0;
-      } else {
-        h = hashRow(row, pw, ps, pk);
-        e = load<u32>(buckets + (<usize>(h & mask) << 2));
-      }
+      const i = <usize>(r - chunkStart) << 2;
+      e = load<u32>(chunkHead + i);
+      h = load<u32>(chunkHash + i);
+      if (any != 0 && !walkAll) e = 0;
       phase = 1;
     }
     if (phase == 1) {
@@ -320,21 +437,31 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
         const ent = entries + <usize>(e - 1) * ENTRY_BYTES;
         if (load<u32>(ent) == h) {
           const b = <usize>load<u32>(ent, 4);
-          if (keysEqual(row, pw, ps, pk, b, bw, bk)) {
+          let eq: bool;
+          if (keyKind == KEY_WORD) eq = load<u64>(row + pKeyOff) == load<u64>(b + bKeyOff);
+          else if (keyKind == KEY_F64) {
+            const x = load<f64>(row + pKeyOff);
+            const y = load<f64>(b + bKeyOff);
+            eq = x == y || (x != x && y != y);
+          } else eq = keysEqual(row, pw, ps, pk, b, bw, bk);
+          if (eq) {
             any = 1;
             if (markBuild) {
               const p = matched + (<usize>(e - 1) >> 3);
               store<u8>(p, <u8>(<u32>load<u8>(p) | (<u32>1 << ((e - 1) & 7))));
             }
             if (emitMatch) {
-              const size = joinedSize(outN, varBytes(row, pn, pw, ps, pv) + varBytes(b, bn, bw, bd, bv));
+              const size = fixedOut ? fixedSize : joinedSize(outN, varBytes(row, pn, pw, ps, pv) + varBytes(b, bn, bw, bd, bv));
               const dst = reserveRow(out, cap, size);
               if (dst == 0) {
                 saveProbe(st, r, <u32>(row - batch), 1, e, h, any);
                 setResult(r, <u32>(row - batch), 0, size);
                 return STATUS_FULL;
               }
-              if (buildFirst) writeJoined(dst, size, b, bn, bw, bd, bv, row, pn, pw, ps, pv);
+              if (fixedOut) {
+                if (buildFirst) writeJoinedFixed(dst, size, b, bn, row, pn);
+                else writeJoinedFixed(dst, size, row, pn, b, bn);
+              } else if (buildFirst) writeJoined(dst, size, b, bn, bw, bd, bv, row, pn, pw, ps, pv);
               else writeJoined(dst, size, row, pn, pw, ps, pv, b, bn, bw, bd, bv);
             } else if (!markBuild) {
               break;
