@@ -188,7 +188,7 @@ export class DataStream<T> {
    * const seen: number[] = [];
    * env.fromCollection([1, 2, 3]).addSink((n) => seen.push(n));
    */
-  addSink(sink: SinkFunction<T> | ((value: T, context: SinkContext) => void)): DataStreamSink<T> {
+  addSink(sink: SinkFunction<T> | ((value: T, context: SinkContext) => unknown)): DataStreamSink<T> {
     let fnSink: SinkFunction<T>;
     let name: string;
     if (typeof sink === 'function') {

@@ -1,7 +1,22 @@
 // Owns the execution graph: each job vertex expanded into its parallel subtasks, and each job edge
-// into the channels between subtasks (one-to-one for forward edges, all-to-all otherwise).
+// into the channels between subtasks (pointwise for forward and rescale edges, all-to-all otherwise).
 
 import type { JobEdge, JobGraph, JobVertex } from './job-graph.ts';
+import { isPointwise } from './transformation.ts';
+
+/**
+ * The consumers a producer feeds on a pointwise edge (forward, rescale): with as many consumers as
+ * producers, the one of the same index; with more consumers, a contiguous range of them; with fewer,
+ * one consumer per contiguous range of producers. Every consumer gets at least one producer.
+ */
+export function pointwiseTargets<T>(producer: number, producers: number, consumers: readonly T[]): T[] {
+  const c = consumers.length;
+  if (c === producers) return [consumers[producer]!];
+  if (c < producers) return [consumers[Math.floor((producer * c) / producers)]!];
+  const out: T[] = [];
+  for (let j = 0; j < c; j++) if (Math.floor((j * producers) / c) === producer) out.push(consumers[j]!);
+  return out;
+}
 
 /** A point-to-point channel from one producing subtask to one consuming subtask. */
 export interface ExecutionChannel {
@@ -48,7 +63,7 @@ export function buildExecutionGraph(job: JobGraph): ExecutionGraph {
       const consumers = byVertex.get(e.target.id)!;
       for (const p of producers) {
         const outs: ExecutionChannel[] = [];
-        const targets = e.partition.kind === 'forward' ? [consumers[p.index]!] : consumers;
+        const targets = isPointwise(e.partition) ? pointwiseTargets(p.index, producers.length, consumers) : consumers;
         for (const c of targets) {
           const ch: ExecutionChannel = { id: channelCount++, edge: e, sourceSubtask: p.index, targetSubtask: c.index };
           outs.push(ch);

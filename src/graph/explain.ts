@@ -23,7 +23,9 @@ export function explainJobGraph(g: JobGraph): string {
     lines.push(`[${v.id}] ${v.name}   (parallelism ${v.parallelism}${chained})`);
     for (const e of v.outputs) {
       const from = v.nodes.length > 1 && e.sourceNode !== v.nodes[v.nodes.length - 1] ? ` from ${e.sourceNode.name}` : '';
-      lines.push(`     --${describePartition(e.partition)}--> [${e.target.id}]${from}`);
+      const side = e.outputTag !== undefined ? ` side output '${e.outputTag}'` : '';
+      const second = e.inputIndex === 1 ? ' (input 2)' : '';
+      lines.push(`     --${describePartition(e.partition)}--> [${e.target.id}]${second}${from}${side}`);
     }
   }
   return lines.join('\n');

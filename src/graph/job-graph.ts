@@ -26,6 +26,10 @@ export interface JobEdge {
   /** The operator inside `target` that consumes them (the chain head). */
   readonly targetNode: StreamNode;
   readonly partition: PartitionSpec;
+  /** Set when the edge carries a side output of `sourceNode` (the tag id). */
+  readonly outputTag?: string;
+  /** Which input of `targetNode` it feeds (1 = the second input of a two-input operator). */
+  readonly inputIndex: 0 | 1;
 }
 
 export interface JobGraph {
@@ -79,7 +83,16 @@ export function buildJobGraph(sg: StreamGraph): JobGraph {
       const from = vertices[vertexOf.get(e.source.id)!.id - 1]!;
       const to = vertices[vertexOf.get(e.target.id)!.id - 1]!;
       if (from === to) continue; // chained
-      const je: JobEdge = { id: ++edgeId, source: from, target: to, sourceNode: e.source, targetNode: e.target, partition: e.partition };
+      const je: JobEdge = {
+        id: ++edgeId,
+        source: from,
+        target: to,
+        sourceNode: e.source,
+        targetNode: e.target,
+        partition: e.partition,
+        inputIndex: e.inputIndex,
+        ...(e.outputTag !== undefined ? { outputTag: e.outputTag } : {}),
+      };
       from.outputs.push(je);
       to.inputs.push(je);
     }

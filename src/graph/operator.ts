@@ -2,6 +2,8 @@
 // selector and an operator's runtime context look like. Types only; implementations live in
 // src/operators and src/connectors, the runtime drives them.
 
+import type { ProcessingClock } from '../runtime/clock.ts';
+
 /**
  * How a job runs. `streaming`: keyed aggregates emit an updated record per input (Flink's rolling
  * aggregates). `batch`: the input is bounded and keyed aggregates emit only the final value per key.
@@ -25,6 +27,27 @@ export interface KeyedStateStore<V> {
   readonly size: number;
 }
 
+/** A result that is either ready now (`undefined`) or a promise (spill I/O, async I/O, async sinks). */
+export type MaybePromise = void | Promise<void>;
+
+/**
+ * Where an operator emits during one call: records of its main output, each with an optional event
+ * timestamp (integer ms; `undefined` = the record has none), and records of side outputs by tag id.
+ * Emitting costs an array push; nothing is sent before the call returns.
+ */
+export interface Output<O = unknown> {
+  push(record: O, timestamp?: number): void;
+  /** Emits to the side output `tag` (the id of an `OutputTag`). */
+  pushSide(tag: string, record: unknown, timestamp?: number): void;
+  /**
+   * Emits a watermark after the records pushed so far (only operators with `forwardsWatermarks:
+   * false` do: they generate event time themselves). Watermarks must increase.
+   */
+  pushWatermark(timestamp: number): void;
+  /** Declares the output idle (excluded from downstream watermarks) or active again. */
+  pushStatus(status: 'idle' | 'active'): void;
+}
+
 /** What an operator instance knows about where it runs. One per operator per subtask. */
 export interface OperatorContext {
   /** Display name, e.g. `Map(parse)`; errors name the operator with it. */
@@ -36,22 +59,52 @@ export interface OperatorContext {
   /** Number of key groups (the upper bound of the parallelism of keyed operators). */
   readonly maxParallelism: number;
   readonly runtimeMode: RuntimeMode;
+  /** The job's processing-time clock (injectable: `StreamEnvironment.create({ clock })`). */
+  readonly clock: ProcessingClock;
+  /** The operator's current input watermark (MIN_WATERMARK before the first). */
+  readonly currentWatermark: number;
   /** The keyed state named `name` of this operator in this subtask (created on first use). */
   getKeyedState<V>(name: string): KeyedStateStore<V>;
+  /**
+   * Runs `action` on the task between batches (Flink's mailbox), with an output to emit into, and
+   * wakes the executor. For work that completes outside a call: async I/O results, clock callbacks.
+   */
+  mailbox(action: (out: Output<any>) => MaybePromise): void;
+  /**
+   * Schedules `action` through the mailbox once the clock reaches `at` (ms). Cancelled automatically
+   * when the task finishes or fails; the returned function cancels it earlier.
+   */
+  scheduleAt(at: number, action: (out: Output<any>, now: number) => MaybePromise): () => void;
+  /**
+   * Tells the executor the operator waits for `p` (an in-flight async call): the job is not stalled
+   * while it is pending, and its settling wakes the executor.
+   */
+  track(p: Promise<unknown>): void;
 }
 
 /**
- * A one-input operator. The runtime calls `processBatch` with each batch of input records, in order;
- * outputs are appended to `out`. Operators must not mutate the input batch or its records (a batch may
- * be shared by several downstream branches). Hooks for watermarks, timers and checkpoints will be
- * optional methods added next to `endInput`.
+ * A one- or two-input operator. The runtime calls `processBatch` with each batch of input records, in
+ * order; outputs go to `out`. `timestamps`, when given, holds the event time of each record (NaN = the
+ * record has none). Operators must not mutate the input batch or its records (a batch may be shared
+ * by several downstream branches). Any method may return a promise; the task then waits for it
+ * before it feeds the operator anything else (records, watermarks, end of input).
  */
 export interface StreamOperator<I = unknown, O = unknown> {
   open?(ctx: OperatorContext): void;
   /** `firstIndex` is the index (in this subtask's input) of `batch[0]`; errors report `firstIndex + i`. */
-  processBatch(batch: readonly I[], out: O[], firstIndex: number): void;
+  processBatch(batch: readonly I[], out: Output<O>, firstIndex: number, timestamps: readonly number[] | undefined): MaybePromise;
+  /** Records of the second input of a two-input operator (`connect`). */
+  processBatch2?(batch: readonly unknown[], out: Output<O>, firstIndex: number, timestamps: readonly number[] | undefined): MaybePromise;
+  /**
+   * The input watermark advanced to `watermark` (fire event-time timers here). The runtime forwards
+   * the watermark downstream after this returns, so what the operator emits here precedes it — unless
+   * `forwardsWatermarks` is false (an operator that generates its own watermarks).
+   */
+  processWatermark?(watermark: number, out: Output<O>): MaybePromise;
+  /** False: the runtime does not forward input watermarks; the operator emits its own with `out.pushWatermark`. */
+  readonly forwardsWatermarks?: boolean;
   /** All inputs delivered end-of-input: emit what is still held (batch-mode aggregates). */
-  endInput?(out: O[]): void;
+  endInput?(out: Output<O>): MaybePromise;
   close?(): void;
 }
 

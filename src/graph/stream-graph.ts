@@ -3,7 +3,8 @@
 
 import { JobDefinitionError } from '../core/errors.ts';
 import type { OperatorFactory, RuntimeMode, SourceSpec } from './operator.ts';
-import type { ChainingStrategy, PartitionSpec, Transformation } from './transformation.ts';
+import type { KeySelectorSpec } from './operator.ts';
+import type { ChainingStrategy, OperatorTransformation, PartitionSpec, SinkTransformation, SourceTransformation, Transformation } from './transformation.ts';
 
 /** Job-wide settings the graph is built with. */
 export interface JobConfig {
@@ -29,6 +30,10 @@ export interface StreamEdge {
   readonly source: StreamNode;
   readonly target: StreamNode;
   readonly partition: PartitionSpec;
+  /** Set when the edge carries a side output of `source` (the tag id), not its main output. */
+  readonly outputTag?: string;
+  /** Which input of `target` the edge feeds: 0, or 1 for the second input of a two-input operator. */
+  readonly inputIndex: 0 | 1;
 }
 
 /** Nodes in topological order (every node after its inputs). */
@@ -79,15 +84,44 @@ export function buildStreamGraph(sinks: readonly Transformation[], config: JobCo
   }
   const nodes = new Map<number, StreamNode>();
 
-  const resolve = (t: Transformation): { node: StreamNode; partition?: PartitionSpec } => {
-    if (t.kind === 'partition') {
-      const up = resolve(t.input);
-      return { node: up.node, partition: t.partition };
+  interface Upstream {
+    node: StreamNode;
+    partition?: PartitionSpec;
+    tag?: string;
+  }
+  const resolve = (t: Transformation): Upstream[] => {
+    switch (t.kind) {
+      case 'partition':
+        return resolve(t.input).map((u) => ({ ...u, partition: t.partition }));
+      case 'side-output':
+        return resolve(t.input).map((u) => {
+          if (u.tag !== undefined) throw new JobDefinitionError(`${t.name}: a side output of a side output is not a stream operator's output`, { operator: t.name });
+          return { ...u, tag: t.tag };
+        });
+      case 'union':
+        return t.inputs.flatMap(resolve);
+      default:
+        return [{ node: nodeOf(t) }];
     }
-    return { node: nodeOf(t) };
   };
 
-  const nodeOf = (t: Exclude<Transformation, { kind: 'partition' }>): StreamNode => {
+  const connect = (ups: Upstream[], node: StreamNode, inputIndex: 0 | 1, keyed: KeySelectorSpec | undefined): void => {
+    for (const up of ups) {
+      let partition = up.partition ?? { kind: 'forward' as const };
+      if (keyed && partition.kind !== 'hash') {
+        throw new JobDefinitionError(
+          `${node.name} is a keyed operator but its ${inputIndex === 0 ? 'input' : 'second input'} from ${up.node.name} is not keyed`,
+          { operator: node.name },
+        );
+      }
+      if (partition.kind === 'forward' && up.node.parallelism !== node.parallelism) partition = { kind: 'rebalance' };
+      const edge: StreamEdge = { source: up.node, target: node, partition, inputIndex, ...(up.tag !== undefined ? { outputTag: up.tag } : {}) };
+      up.node.outEdges.push(edge);
+      node.inEdges.push(edge);
+    }
+  };
+
+  const nodeOf = (t: SourceTransformation | OperatorTransformation | SinkTransformation): StreamNode => {
     const seen = nodes.get(t.id);
     if (seen) return seen;
     const parallelism = t.parallelism ?? config.defaultParallelism;
@@ -96,6 +130,7 @@ export function buildStreamGraph(sinks: readonly Transformation[], config: JobCo
       throw new JobDefinitionError(`source ${t.name} is unbounded; batch mode needs bounded sources`, { operator: t.name });
     }
     const input = t.kind === 'source' ? undefined : resolve(t.input);
+    const input2 = t.kind === 'operator' && t.input2 ? resolve(t.input2) : undefined;
     const node: StreamNode = {
       id: t.id,
       name: t.name,
@@ -106,16 +141,8 @@ export function buildStreamGraph(sinks: readonly Transformation[], config: JobCo
       inEdges: [],
       outEdges: [],
     };
-    if (input) {
-      let partition = input.partition ?? { kind: 'forward' as const };
-      if (t.kind === 'operator' && t.keyed && partition.kind !== 'hash') {
-        throw new JobDefinitionError(`${t.name} is a keyed operator but its input is not keyed`, { operator: t.name });
-      }
-      if (partition.kind === 'forward' && input.node.parallelism !== parallelism) partition = { kind: 'rebalance' };
-      const edge: StreamEdge = { source: input.node, target: node, partition };
-      input.node.outEdges.push(edge);
-      node.inEdges.push(edge);
-    }
+    if (input) connect(input, node, 0, t.kind === 'operator' ? t.keyed : undefined);
+    if (input2) connect(input2, node, 1, t.kind === 'operator' ? t.keyed2 : undefined);
     nodes.set(t.id, node);
     return node;
   };

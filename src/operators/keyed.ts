@@ -3,7 +3,8 @@
 // input record; batch mode emits the final value per key at end of input.
 
 import { FieldValueError, UserFunctionError } from '../core/errors.ts';
-import type { KeySelectorSpec, KeyedStateStore, OperatorContext, StreamOperator } from '../graph/operator.ts';
+import type { KeySelectorSpec, KeyedStateStore, OperatorContext, Output, StreamOperator } from '../graph/operator.ts';
+import { ts } from './basic.ts';
 import { userFailure } from '../runtime/failure.ts';
 import { KeyGroupAssigner, extractKey } from '../runtime/keys.ts';
 
@@ -38,7 +39,7 @@ export class KeyedAggregateOperator<T, A> implements StreamOperator<T, T> {
     this.assigner = new KeyGroupAssigner(this.key, ctx.maxParallelism);
   }
 
-  processBatch(batch: readonly T[], out: T[], firstIndex: number): void {
+  processBatch(batch: readonly T[], out: Output<T>, firstIndex: number, timestamps: readonly number[] | undefined): void {
     const { key: spec, agg, state, operator, subtask, assigner } = this;
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]!;
@@ -53,11 +54,11 @@ export class KeyedAggregateOperator<T, A> implements StreamOperator<T, T> {
         throw userFailure(e, { operator, subtask, recordIndex: idx });
       }
       if (acc !== prev) state.set(kg, key, acc);
-      if (this.streaming) out.push(agg.value(acc));
+      if (this.streaming) out.push(agg.value(acc), timestamps === undefined ? undefined : ts(timestamps[i]!));
     }
   }
 
-  endInput(out: T[]): void {
+  endInput(out: Output<T>): void {
     if (this.streaming) return;
     for (const [, , acc] of this.state.entries()) out.push(this.agg.value(acc));
   }

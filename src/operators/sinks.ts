@@ -1,6 +1,6 @@
 // Owns the sink operators: collecting into an array, printing, and calling a user sink function.
 
-import type { OperatorContext, StreamOperator } from '../graph/operator.ts';
+import type { MaybePromise, OperatorContext, Output, StreamOperator } from '../graph/operator.ts';
 import { userFailure } from '../runtime/failure.ts';
 
 /** What a sink function is told about where it runs. */
@@ -21,7 +21,11 @@ export interface SinkContext {
  * });
  */
 export interface SinkFunction<T> {
-  invoke(value: T, context: SinkContext): void;
+  /**
+   * Called for every record. May return a promise (an async write): the sink then waits for it before
+   * the next record, and the job's producers wait for the sink (backpressure).
+   */
+  invoke(value: T, context: SinkContext): unknown;
   open?(context: SinkContext): void;
   close?(context: SinkContext): void;
 }
@@ -44,14 +48,30 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
     this.opened = true;
   }
 
-  processBatch(batch: readonly T[], _out: never[], firstIndex: number): void {
+  processBatch(batch: readonly T[], _out: Output<never>, firstIndex: number): MaybePromise {
+    return this.invokeFrom(batch, 0, firstIndex);
+  }
+
+  private invokeFrom(batch: readonly T[], from: number, firstIndex: number): MaybePromise {
     const { sink, ctx } = this;
-    let i = 0;
+    let i = from;
     try {
-      for (; i < batch.length; i++) sink.invoke(batch[i]!, ctx);
+      for (; i < batch.length; i++) {
+        const r = sink.invoke(batch[i]!, ctx);
+        if (r != null && typeof (r as PromiseLike<unknown>).then === 'function') {
+          const at = i;
+          return Promise.resolve(r).then(
+            () => this.invokeFrom(batch, at + 1, firstIndex),
+            (e: unknown) => {
+              throw userFailure(e, { operator: this.operator, subtask: ctx.subtaskIndex, recordIndex: firstIndex + at });
+            },
+          );
+        }
+      }
     } catch (e) {
       throw userFailure(e, { operator: this.operator, subtask: ctx.subtaskIndex, recordIndex: firstIndex + i });
     }
+    return undefined;
   }
 
   close(): void {

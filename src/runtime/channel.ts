@@ -9,10 +9,20 @@
  * will be added as a further kind.
  */
 export type ChannelEvent<T = unknown> =
-  | { readonly kind: 'data'; readonly batch: readonly T[] }
+  | DataEvent<T>
   | { readonly kind: 'end-of-input' }
   | WatermarkEvent
   | WatermarkStatusEvent;
+
+/**
+ * A batch of records. `timestamps`, when present, is parallel to `batch`: the event time of each
+ * record in integer ms, NaN for a record without one.
+ */
+export interface DataEvent<T = unknown> {
+  readonly kind: 'data';
+  readonly batch: readonly T[];
+  readonly timestamps?: readonly number[] | undefined;
+}
 
 /** Event-time progress on a channel; `timestamp` is integer ms (see watermark-valve.ts for the bounds). */
 export interface WatermarkEvent {

@@ -7,6 +7,7 @@ import { Channel } from './channel.ts';
 import { internalFailure } from './failure.ts';
 import { JobResult, type OperatorMetrics } from './job-result.ts';
 import { Task } from './task.ts';
+import { type ProcessingClock, SystemClock } from './clock.ts';
 
 export interface ExecutorOptions {
   /** Largest number of records in a batch between job vertices (default 1024). */
@@ -15,6 +16,10 @@ export interface ExecutorOptions {
   yieldEveryMs?: number;
   /** Cancels the job: it stops at the next round (or wake-up, while waiting for I/O) and rejects. */
   signal?: AbortSignal;
+  /** Processing time for operators (timers, periodic watermarks, TTL). Default: the system clock. */
+  clock?: ProcessingClock;
+  /** Receives the live tasks once they are created (metrics of a running job). */
+  onTasks?: (tasks: readonly Task[]) => void;
 }
 
 const now: () => number = typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
@@ -41,9 +46,11 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
       channels[c.id] = new Channel(c.id, `${c.edge.source.name}#${c.sourceSubtask} -> ${c.edge.target.name}#${c.targetSubtask}`);
     }
   }
+  const clock = opts.clock ?? new SystemClock();
   const tasks = eg.subtasks.map(
-    (st) => new Task(st, st.inputs.map((c) => channels[c.id]!), (ids) => ids.map((id) => channels[id]!), config, batchSize),
+    (st) => new Task(st, st.inputs.map((c) => channels[c.id]!), (ids) => ids.map((id) => channels[id]!), config, batchSize, clock),
   );
+  opts.onTasks?.(tasks);
 
   // resolves the executor's wait for I/O: a waiting source became ready, or the job was cancelled
   let wake: (() => void) | undefined;
@@ -52,7 +59,13 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     wake = undefined;
     w?.();
   };
-  for (const t of tasks) t.onUnblocked = wakeUp;
+  // a wake-up that comes while the executor is busy is remembered, so the next idle round does not sleep
+  let woken = false;
+  const onWake = (): void => {
+    woken = true;
+    wakeUp();
+  };
+  for (const t of tasks) t.onWake = onWake;
   const signal = opts.signal;
   signal?.addEventListener('abort', wakeUp);
 
@@ -67,16 +80,17 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
         throw new SluiceError(`job '${config.jobName}' was cancelled`, { domain: 'user', cause: signal.reason });
       }
       let progressed = false;
+      woken = false;
       for (const t of tasks) {
         if (t.finished) continue;
-        if (t.step()) progressed = true;
+        if (await t.step()) progressed = true;
         if (t.finished) running--;
       }
-      if (!progressed && running > 0) {
-        if (!tasks.some((t) => t.blocked && !t.finished)) {
+      if (!progressed && running > 0 && !woken) {
+        if (!tasks.some((t) => t.waiting)) {
           throw new SluiceError(`internal error: job '${config.jobName}' stalled with ${running} unfinished tasks`, { domain: 'internal' });
         }
-        // every task that could work waits for a source's I/O: sleep until one of them is ready
+        // every task that could work waits for I/O, the clock or an async call: sleep until one is done
         await new Promise<void>((resolve) => {
           wake = resolve;
         });

@@ -1,31 +1,70 @@
 // Owns the task of one subtask of a job vertex: its chain of operator instances (records pass between
-// them by direct call, a batch at a time), its input channels and its record writers.
+// them by direct call, a batch at a time), its input channels with their watermark valve, its record
+// writers, and its mailbox (actions that run between batches: clock callbacks, async results).
 
 import type { JobConfig, StreamNode } from '../graph/stream-graph.ts';
 import type { ExecutionSubtask } from '../graph/execution-graph.ts';
-import type { KeyedStateStore, OperatorContext, SourceReader, StreamOperator } from '../graph/operator.ts';
-import type { Channel } from './channel.ts';
+import type { KeyedStateStore, MaybePromise, OperatorContext, Output, SourceReader, StreamOperator } from '../graph/operator.ts';
+import type { Channel, WatermarkStatus } from './channel.ts';
+import { ACTIVE_STATUS, IDLE_STATUS, watermarkEvent } from './channel.ts';
+import type { ProcessingClock } from './clock.ts';
 import { internalFailure, userFailure } from './failure.ts';
 import { HeapKeyedState } from './keyed-state.ts';
+import { BatchOutput } from './output.ts';
 import { RecordWriter } from './record-writer.ts';
+import { MAX_WATERMARK, MIN_WATERMARK, WatermarkValve } from './watermark-valve.ts';
+
+/** Runs `next` after `r` (at once when `r` is not a promise). */
+function then(r: MaybePromise, next: () => MaybePromise): MaybePromise {
+  return r === undefined ? next() : r.then(next);
+}
+
+/** Calls `f` on each item in order, waiting for each promise before the next call. */
+function eachInOrder<T>(items: readonly T[], f: (item: T) => MaybePromise, from = 0): MaybePromise {
+  for (let i = from; i < items.length; i++) {
+    const r = f(items[i]!);
+    if (r !== undefined) return r.then(() => eachInOrder(items, f, i + 1));
+  }
+  return undefined;
+}
+
+/** What a task offers its operators: the clock, its mailbox and the executor's wake-up. */
+export interface TaskServices {
+  readonly clock: ProcessingClock;
+  mailbox(action: () => MaybePromise): void;
+  scheduleAt(at: number, action: (now: number) => MaybePromise): () => void;
+  track(p: Promise<unknown>): void;
+}
 
 /** One operator instance inside a task, with its chained successors and the writers it feeds. */
 export class ChainedOperator {
   recordsIn = 0;
+  recordsIn2 = 0;
   recordsOut = 0;
+  /** The operator's current input watermark. */
+  watermark = MIN_WATERMARK;
+  /** Successors on the main output, called directly. */
   readonly chained: ChainedOperator[] = [];
   readonly writers: RecordWriter[] = [];
+  /** Successors and writers of side outputs, by tag id. */
+  readonly sideChained = new Map<string, ChainedOperator[]>();
+  readonly sideWriters = new Map<string, RecordWriter[]>();
   /** Keyed state by name, kept here so that a checkpoint can snapshot it. */
   readonly keyedState = new Map<string, HeapKeyedState<unknown>>();
   readonly ctx: OperatorContext;
+  private readonly forwards: boolean;
 
   constructor(
     readonly node: StreamNode,
     readonly op: StreamOperator | undefined,
     readonly subtaskIndex: number,
     config: JobConfig,
+    services: TaskServices,
   ) {
+    this.forwards = op?.forwardsWatermarks !== false;
     const keyedState = this.keyedState;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     this.ctx = {
       operatorName: node.name,
       operatorId: node.id,
@@ -33,11 +72,18 @@ export class ChainedOperator {
       parallelism: node.parallelism,
       maxParallelism: config.maxParallelism,
       runtimeMode: config.runtimeMode,
+      clock: services.clock,
+      get currentWatermark() {
+        return self.watermark;
+      },
       getKeyedState<V>(name: string): KeyedStateStore<V> {
         let s = keyedState.get(name);
         if (!s) keyedState.set(name, (s = new HeapKeyedState<unknown>()));
         return s as HeapKeyedState<V>;
       },
+      mailbox: (action) => services.mailbox(() => this.runMail(action)),
+      scheduleAt: (at, action) => services.scheduleAt(at, (now) => this.runMail((out) => action(out, now))),
+      track: (p) => services.track(p),
     };
   }
 
@@ -45,44 +91,154 @@ export class ChainedOperator {
     return { operator: this.node.name, subtask: this.subtaskIndex };
   }
 
-  /** Runs a batch through this operator and on down the chain. */
-  push(batch: readonly unknown[]): void {
-    const first = this.recordsIn;
-    this.recordsIn += batch.length;
-    const out: unknown[] = [];
+  private guard(r: MaybePromise): MaybePromise {
+    return r === undefined
+      ? undefined
+      : r.then(undefined, (e: unknown) => {
+          throw internalFailure(e, this.where());
+        });
+  }
+
+  /** Runs a batch of input `input` (0 or 1) through this operator and on down the chain. */
+  push(batch: readonly unknown[], timestamps: readonly number[] | undefined, input: 0 | 1 = 0): MaybePromise {
+    const out = new BatchOutput();
+    let r: MaybePromise;
     try {
-      this.op!.processBatch(batch, out, first);
+      if (input === 0) {
+        const first = this.recordsIn;
+        this.recordsIn += batch.length;
+        r = this.op!.processBatch(batch, out, first, timestamps);
+      } else {
+        const first = this.recordsIn2;
+        this.recordsIn2 += batch.length;
+        r = this.op!.processBatch2!(batch, out, first, timestamps);
+      }
     } catch (e) {
       throw internalFailure(e, this.where());
     }
-    this.emit(out);
+    return then(this.guard(r), () => this.emit(out));
   }
 
-  /** Hands this operator's output to chained operators (direct call) and record writers. */
-  emit(out: readonly unknown[]): void {
-    if (out.length === 0) return;
-    this.recordsOut += out.length;
-    for (const c of this.chained) c.push(out);
-    for (const w of this.writers) w.write(out);
-  }
-
-  /** End of input: lets the operator emit what it holds, then finishes its successors in order. */
-  finish(): void {
-    if (this.op?.endInput) {
-      const out: unknown[] = [];
+  /** The input watermark advanced: the operator reacts (timers), then the watermark moves on. */
+  pushWatermark(wm: number): MaybePromise {
+    if (wm <= this.watermark) return undefined;
+    this.watermark = wm;
+    const op = this.op;
+    if (op?.processWatermark) {
+      const out = new BatchOutput();
+      let r: MaybePromise;
       try {
-        this.op.endInput(out);
+        r = op.processWatermark(wm, out);
       } catch (e) {
         throw internalFailure(e, this.where());
       }
-      this.emit(out);
+      return then(this.guard(r), () => then(this.emit(out), () => (this.forwards ? this.forwardWatermark(wm) : undefined)));
     }
-    for (const c of this.chained) c.finish();
-    for (const w of this.writers) w.finish();
+    return this.forwards ? this.forwardWatermark(wm) : undefined;
+  }
+
+  /** The input became idle or active (only forwarded: idleness matters to downstream valves). */
+  pushStatus(status: WatermarkStatus): MaybePromise {
+    return this.forwards ? this.forwardStatus(status) : undefined;
+  }
+
+  private forwardWatermark(wm: number): MaybePromise {
+    if (this.writers.length > 0) {
+      const ev = watermarkEvent(wm);
+      for (const w of this.writers) w.broadcastEvent(ev);
+    }
+    for (const ws of this.sideWriters.values()) for (const w of ws) w.broadcastEvent(watermarkEvent(wm));
+    const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
+    return eachInOrder(all, (c) => c.pushWatermark(wm));
+  }
+
+  private forwardStatus(status: WatermarkStatus): MaybePromise {
+    const ev = status === 'idle' ? IDLE_STATUS : ACTIVE_STATUS;
+    for (const w of this.writers) w.broadcastEvent(ev);
+    for (const ws of this.sideWriters.values()) for (const w of ws) w.broadcastEvent(ev);
+    const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
+    return eachInOrder(all, (c) => c.pushStatus(status));
+  }
+
+  /** Hands this operator's output to chained operators (direct call) and record writers. */
+  emit(out: BatchOutput): MaybePromise {
+    let r: MaybePromise;
+    const marks = out.marks;
+    if (marks === undefined) r = this.emitRecords(out.records, out.timestamps);
+    else {
+      // watermarks/status the operator generated, each after the records emitted before it
+      let prev = 0;
+      const steps: (() => MaybePromise)[] = [];
+      for (const m of marks) {
+        const from = prev;
+        const to = m.at;
+        if (to > from) steps.push(() => this.emitRecords(out.records.slice(from, to), out.timestamps?.slice(from, to)));
+        prev = to;
+        steps.push(() => (m.kind === 'watermark' ? this.forwardWatermark(m.watermark) : this.forwardStatus(m.status)));
+      }
+      if (out.records.length > prev) steps.push(() => this.emitRecords(out.records.slice(prev), out.timestamps?.slice(prev)));
+      r = eachInOrder(steps, (s) => s());
+    }
+    const side = out.side;
+    if (side === undefined) return r;
+    return then(r, () =>
+      eachInOrder([...side], ([tag, buf]) => {
+        this.recordsOut += buf.length;
+        for (const w of this.sideWriters.get(tag) ?? []) w.write(buf.records, buf.timestamps);
+        return eachInOrder(this.sideChained.get(tag) ?? [], (c) => c.push(buf.records, buf.timestamps));
+      }),
+    );
+  }
+
+  private emitRecords(records: readonly unknown[], timestamps: readonly number[] | undefined): MaybePromise {
+    if (records.length === 0) return undefined;
+    this.recordsOut += records.length;
+    for (const w of this.writers) w.write(records, timestamps);
+    const chained = this.chained;
+    if (chained.length === 1) return chained[0]!.push(records, timestamps);
+    return eachInOrder(chained, (c) => c.push(records, timestamps));
+  }
+
+  /** Runs a mailbox action with a fresh output and emits what it produced. */
+  runMail(action: (out: Output<any>) => MaybePromise): MaybePromise {
+    const out = new BatchOutput();
+    let r: MaybePromise;
+    try {
+      r = action(out);
+    } catch (e) {
+      throw internalFailure(e, this.where());
+    }
+    return then(this.guard(r), () => this.emit(out));
+  }
+
+  /** End of input: lets the operator emit what it holds, then finishes its successors in order. */
+  finish(): MaybePromise {
+    let r: MaybePromise = undefined;
+    const out = new BatchOutput();
+    if (this.op?.endInput) {
+      try {
+        r = this.op.endInput(out);
+      } catch (e) {
+        throw internalFailure(e, this.where());
+      }
+    }
+    return then(this.guard(r), () =>
+      then(this.emit(out), () => {
+        const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
+        return then(
+          eachInOrder(all, (c) => c.finish()),
+          () => {
+            for (const w of this.writers) w.finish();
+            for (const ws of this.sideWriters.values()) for (const w of ws) w.finish();
+          },
+        );
+      }),
+    );
   }
 
   flush(): void {
     for (const w of this.writers) w.flush();
+    for (const ws of this.sideWriters.values()) for (const w of ws) w.flush();
   }
 }
 
@@ -91,16 +247,26 @@ export class Task {
   readonly operators: ChainedOperator[] = [];
   readonly head: ChainedOperator;
   private readonly reader: SourceReader | undefined;
+  private readonly inputIndex: (0 | 1)[];
+  private readonly valve: WatermarkValve | undefined;
+  /** Watermarks/status the valve decided while events were fed to it, applied in order. */
+  private valveOut: (number | WatermarkStatus)[] = [];
   private endedInputs = 0;
   private opened = false;
   finished = false;
   /**
    * Set while the source reader waits for I/O (its `ready()` promise has not settled): `step()` then
-   * does not poll it. Cleared when the promise settles, which also calls `onUnblocked`.
+   * does not poll it. Cleared when the promise settles, which also calls `onWake`.
    */
   blocked = false;
-  /** Called when a blocked source reader becomes ready (the executor's wake-up). */
-  onUnblocked: () => void = () => undefined;
+  /** Mailbox actions waiting to run (clock callbacks, async results). */
+  private readonly mail: (() => MaybePromise)[] = [];
+  /** Clock callbacks armed by operators, cancelled when the task ends. */
+  private readonly scheduled = new Set<() => void>();
+  /** In-flight async calls operators told the executor about. */
+  pending = 0;
+  /** Called when something this task waited for happened (the executor's wake-up). */
+  onWake: () => void = () => undefined;
 
   constructor(
     readonly subtask: ExecutionSubtask,
@@ -108,28 +274,86 @@ export class Task {
     outputChannels: (channelIds: readonly number[]) => Channel[],
     config: JobConfig,
     private readonly batchSize: number,
+    clock: ProcessingClock,
   ) {
     const v = subtask.vertex;
+    const services: TaskServices = {
+      clock,
+      mailbox: (action) => {
+        if (this.finished) return;
+        this.mail.push(action);
+        this.onWake();
+      },
+      scheduleAt: (at, action) => {
+        let cancel: (() => void) | undefined = undefined;
+        const c = clock.schedule(at, (now) => {
+          if (cancel) this.scheduled.delete(cancel);
+          services.mailbox(() => action(now));
+        });
+        cancel = () => {
+          this.scheduled.delete(cancel!);
+          c();
+        };
+        this.scheduled.add(cancel);
+        return cancel;
+      },
+      track: (p) => {
+        this.pending++;
+        const done = (): void => {
+          this.pending--;
+          this.onWake();
+        };
+        p.then(done, done);
+      },
+    };
     const byNode = new Map<number, ChainedOperator>();
     for (const node of v.nodes) {
       let op: StreamOperator | undefined;
       if (node.kind !== 'source') op = node.factory!();
-      const co = new ChainedOperator(node, op, subtask.index, config);
+      const co = new ChainedOperator(node, op, subtask.index, config, services);
       byNode.set(node.id, co);
       this.operators.push(co);
       const inEdge = node.inEdges[0];
-      if (node !== v.nodes[0] && inEdge) byNode.get(inEdge.source.id)!.chained.push(co);
+      if (node !== v.nodes[0] && inEdge) {
+        const up = byNode.get(inEdge.source.id)!;
+        if (inEdge.outputTag === undefined) up.chained.push(co);
+        else {
+          const list = up.sideChained.get(inEdge.outputTag) ?? [];
+          list.push(co);
+          up.sideChained.set(inEdge.outputTag, list);
+        }
+      }
     }
     for (const e of v.outputs) {
       const chans = outputChannels(subtask.outputs.get(e.id)!.map((c) => c.id));
-      byNode.get(e.sourceNode.id)!.writers.push(new RecordWriter(chans, e.partition, batchSize, config.maxParallelism, subtask.index));
+      const up = byNode.get(e.sourceNode.id)!;
+      const w = new RecordWriter(chans, e.partition, batchSize, config.maxParallelism, subtask.index, e.sourceNode.name);
+      if (e.outputTag === undefined) up.writers.push(w);
+      else {
+        const list = up.sideWriters.get(e.outputTag) ?? [];
+        list.push(w);
+        up.sideWriters.set(e.outputTag, list);
+      }
     }
     this.head = this.operators[0]!;
     this.reader = this.head.node.source?.createReader(subtask.index, v.parallelism);
+    this.inputIndex = subtask.inputs.map((c) => c.edge.inputIndex);
+    this.valve =
+      inputs.length > 0
+        ? new WatermarkValve(inputs.length, {
+            emitWatermark: (t) => this.valveOut.push(t),
+            emitStatus: (s) => this.valveOut.push(s),
+          })
+        : undefined;
   }
 
   get name(): string {
     return `${this.subtask.vertex.name} (${this.subtask.index + 1}/${this.subtask.vertex.parallelism})`;
+  }
+
+  /** Whether the task waits for something outside the executor (I/O, the clock, async calls). */
+  get waiting(): boolean {
+    return !this.finished && (this.blocked || this.pending > 0 || this.scheduled.size > 0 || this.mail.length > 0);
   }
 
   open(): void {
@@ -147,27 +371,59 @@ export class Task {
   }
 
   /**
-   * One scheduling step: a source emits one batch; other tasks drain their inputs. True if it did work
-   * (a source without `ready()` always counts as working while it is not exhausted). False for a source
-   * waiting for I/O: `blocked` is then set until its `ready()` promise settles.
+   * One scheduling step: pending mailbox actions run; then a source emits one batch, other tasks drain
+   * their inputs. True if it did work (a source without `ready()` always counts as working while it is
+   * not exhausted). False for a source waiting for I/O: `blocked` is then set until its `ready()`
+   * promise settles.
    */
-  step(): boolean {
-    if (this.finished || this.blocked) return false;
-    if (this.reader) return this.stepSource(this.reader);
+  async step(): Promise<boolean> {
+    if (this.finished) return false;
     let progressed = false;
-    for (const ch of this.inputs) {
+    while (this.mail.length > 0 && !this.finished) {
+      progressed = true;
+      const r = this.mail.shift()!();
+      if (r !== undefined) await r;
+    }
+    if (this.finished || this.blocked) {
+      if (progressed) this.flush();
+      return progressed;
+    }
+    if (this.reader) return (await this.stepSource(this.reader)) || progressed;
+    const head = this.head;
+    const valve = this.valve!;
+    for (let ci = 0; ci < this.inputs.length; ci++) {
+      const ch = this.inputs[ci]!;
       for (let ev = ch.poll(); ev !== undefined; ev = ch.poll()) {
         progressed = true;
-        if (ev.kind === 'data') this.head.push(ev.batch);
-        else if (ev.kind === 'end-of-input') this.endedInputs++;
+        if (ev.kind === 'data') {
+          const r = head.push(ev.batch, ev.timestamps, this.inputIndex[ci]!);
+          if (r !== undefined) await r;
+        } else {
+          valve.input(ci, ev);
+          if (this.valveOut.length > 0) await this.applyValve();
+          if (ev.kind === 'end-of-input') this.endedInputs++;
+        }
       }
     }
-    if (this.endedInputs === this.inputs.length) this.finishAll();
-    else if (progressed) for (const co of this.operators) co.flush();
+    if (this.endedInputs === this.inputs.length) await this.finishAll();
+    else if (progressed) this.flush();
     return progressed;
   }
 
-  private stepSource(reader: SourceReader): boolean {
+  private async applyValve(): Promise<void> {
+    const q = this.valveOut;
+    this.valveOut = [];
+    for (const x of q) {
+      const r = typeof x === 'number' ? this.head.pushWatermark(x) : this.head.pushStatus(x);
+      if (r !== undefined) await r;
+    }
+  }
+
+  private flush(): void {
+    for (const co of this.operators) co.flush();
+  }
+
+  private async stepSource(reader: SourceReader): Promise<boolean> {
     const out: unknown[] = [];
     let more: boolean;
     try {
@@ -175,12 +431,18 @@ export class Task {
     } catch (e) {
       throw userFailure(e, { operator: this.head.node.name, subtask: this.subtask.index });
     }
-    this.head.emit(out);
+    if (out.length > 0) {
+      const r = this.head.emit(sourceOutput(out));
+      if (r !== undefined) await r;
+    }
     if (!more) {
-      this.finishAll();
+      // a bounded source's end is the end of event time: pending event-time timers fire downstream
+      const r = this.head.pushWatermark(MAX_WATERMARK);
+      if (r !== undefined) await r;
+      await this.finishAll();
       return true;
     }
-    for (const co of this.operators) co.flush();
+    this.flush();
     if (out.length > 0 || reader.ready === undefined) return true;
     let pending: Promise<void> | undefined;
     try {
@@ -192,20 +454,30 @@ export class Task {
     this.blocked = true;
     const unblock = (): void => {
       this.blocked = false;
-      this.onUnblocked();
+      this.onWake();
     };
     // a rejection only wakes the task: the reader reports its failure from the next poll()
     Promise.resolve(pending).then(unblock, unblock);
     return false;
   }
 
-  private finishAll(): void {
-    this.head.finish();
+  private async finishAll(): Promise<void> {
+    const r = this.head.finish();
+    if (r !== undefined) await r;
     this.finished = true;
+    this.cancelScheduled();
+    this.mail.length = 0;
+  }
+
+  private cancelScheduled(): void {
+    for (const c of [...this.scheduled]) c();
+    this.scheduled.clear();
   }
 
   /** Closes every operator; the first failure is returned (not thrown) so that all get closed. */
   close(): unknown {
+    this.cancelScheduled();
+    this.mail.length = 0;
     if (!this.opened) return undefined;
     this.opened = false;
     let failure: unknown;
@@ -220,4 +492,11 @@ export class Task {
     }
     return failure;
   }
+}
+
+/** Wraps a source's records (no timestamps) as an operator output. */
+function sourceOutput(records: unknown[]): BatchOutput {
+  const o = new BatchOutput();
+  o.records = records;
+  return o;
 }
