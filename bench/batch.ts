@@ -3,8 +3,15 @@
 // run — repetitions interleaved across engines, median reported — and the results written to
 // bench/results/batch.json and the batch section of bench/RESULTS.md.
 //
-//   node --import tsx bench/batch.ts [--scale 0.1] [--xscale 0.1] [--workloads sort,join] [--engines sluice,duckdb] [--reps 3] [--no-write]
+//   node --import tsx bench/batch.ts [--scale 0.1] [--xscale 0.1] [--workloads sort,join] [--engines sluice,duckdb] [--reps 3] [--no-write] [--in-process]
 //   make bench-batch                       (full size: 10M rows; external-sort 100M rows, 1 GiB budget)
+//
+// Every engine runs in a child process of its own (bench/batch/engine-process.ts, started once with
+// --expose-gc and kept for the whole run; DuckDB's 1- and 2-thread entries share one), so no engine
+// measures another's heap: duckdb-wasm keeps ~60 MB of JS heap alive for its database, and with it in
+// the same process every full GC that another engine's allocations trigger marks that heap too (Sluice
+// measured ~2× slower after it). The parent still interleaves the repetitions: one run at a time, one
+// engine after another, rotating the start. `--in-process` runs everything in this process instead.
 //
 // --scale multiplies the rows of sort/join/groupby (and the join build side, the groupby key count);
 // --xscale does the same for external-sort's rows and budget (default: --scale).
@@ -25,14 +32,13 @@
 // stop it after the result is materialized and the check string computed, and return both. Checks:
 //   join     `${count}|${sum pv}|${sum bv}`          groupby  `${groups}|${sum of s}|${max of c}`
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runDuckdb, runDuckdbWasm } from './batch/duckdb.ts';
-import { runArquero, runJs } from './batch/js.ts';
-import { expectedCheck, WORKLOADS, type BatchBenchOptions, type Engine, type RunFn, type Workload } from './batch/data.ts';
-import { run as runSluiceSort } from './batch/sluice-sort.ts';
+import { fileURLToPath } from 'node:url';
+import { expectedCheck, WORKLOADS, type BatchBenchOptions, type Engine, type RunResult, type Workload } from './batch/data.ts';
+import { hasSluiceEntry, loadRun, type RunReply, type RunRequest } from './batch/engine-process.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -50,35 +56,71 @@ const reps = Number(arg('reps') ?? 3);
 const workloads = (arg('workloads')?.split(',') ?? WORKLOADS) as Workload[];
 const engineFilter = arg('engines')?.split(',');
 const write = !process.argv.includes('--no-write');
+const inProcess = process.argv.includes('--in-process');
 for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}`);
 
 interface Entry {
   engine: Engine;
   threads: number;
-  run: RunFn | undefined; // undefined: not yet
+  available: boolean; // false: not yet
   note?: string;
 }
 
-async function sluiceEntry(file: string): Promise<RunFn | undefined> {
-  const path = join(here, 'batch', file);
-  if (!existsSync(path)) return undefined;
-  const mod = (await import(pathToFileURL(path).href)) as { run?: RunFn };
-  if (typeof mod.run !== 'function') throw new Error(`${path} must export async function run(rows, opts)`);
-  return mod.run;
-}
-
-async function entries(w: Workload): Promise<Entry[]> {
-  const sluice = w === 'join' ? await sluiceEntry('sluice-join.ts') : w === 'groupby' ? await sluiceEntry('sluice-groupby.ts') : runSluiceSort;
+function entries(w: Workload): Entry[] {
   const inMemory = w === 'external-sort' ? 'in memory, no budget' : undefined;
   const all: Entry[] = [
-    { engine: 'sluice', threads: 1, run: sluice },
-    { engine: 'duckdb', threads: 1, run: runDuckdb },
-    { engine: 'duckdb', threads: 2, run: runDuckdb },
-    { engine: 'duckdb-wasm', threads: 1, run: runDuckdbWasm },
-    { engine: 'arquero', threads: 1, run: runArquero, note: inMemory },
-    { engine: 'js', threads: 1, run: runJs, note: inMemory },
+    { engine: 'sluice', threads: 1, available: hasSluiceEntry(w) },
+    { engine: 'duckdb', threads: 1, available: true },
+    { engine: 'duckdb', threads: 2, available: true },
+    { engine: 'duckdb-wasm', threads: 1, available: true },
+    { engine: 'arquero', threads: 1, available: true, note: inMemory },
+    { engine: 'js', threads: 1, available: true, note: inMemory },
   ];
   return all.filter((e) => !engineFilter || engineFilter.includes(e.engine));
+}
+
+// ── engine processes ─────────────────────────────────────────────────────────────────────────
+const children = new Map<Engine, ChildProcess>();
+const pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: Error) => void; engine: Engine }>();
+let seq = 0;
+
+function child(engine: Engine): ChildProcess {
+  let c = children.get(engine);
+  if (c && c.connected) return c;
+  // the parent's Node flags (--import tsx, --cpu-prof, ...) plus --expose-gc: a GC between runs
+  const execArgv = [...process.execArgv.filter((a) => a !== '--expose-gc'), '--expose-gc'];
+  c = fork(join(here, 'batch', 'engine-process.ts'), [], { execArgv, env: { ...process.env, SLUICE_BENCH_ENGINE_PROCESS: '1' }, stdio: 'inherit' });
+  c.on('message', (m: RunReply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if ('error' in m) p.reject(new Error(m.error));
+    else p.resolve(m.result);
+  });
+  c.on('exit', (code, signal) => {
+    children.delete(engine);
+    for (const [id, p] of pending) {
+      if (p.engine !== engine) continue;
+      pending.delete(id);
+      p.reject(new Error(`${engine} process exited (${signal ?? `code ${code}`})`));
+    }
+  });
+  children.set(engine, c);
+  return c;
+}
+
+async function runEngine(engine: Engine, rows: number, opts: BatchBenchOptions): Promise<RunResult> {
+  if (inProcess) {
+    const res = await (await loadRun(engine, opts.workload))(rows, opts);
+    (globalThis as { gc?: () => void }).gc?.();
+    return res;
+  }
+  const id = seq++;
+  const req: RunRequest = { id, engine, rows, opts };
+  return new Promise<RunResult>((resolve, reject) => {
+    pending.set(id, { resolve, reject, engine });
+    child(engine).send(req);
+  });
 }
 
 function sizes(w: Workload, tmpDir: string): BatchBenchOptions {
@@ -117,7 +159,7 @@ try {
   for (const w of workloads) {
     const base = sizes(w, tmp);
     const want = expectedCheck(base);
-    const list = await entries(w);
+    const list = entries(w);
     const rows: Row[] = list.map((e) => ({
       workload: w,
       engine: e.engine,
@@ -125,7 +167,7 @@ try {
       rows: base.rows,
       seconds: null,
       runs: [],
-      note: e.run ? e.note : 'not yet',
+      note: e.available ? e.note : 'not yet',
       ...(w === 'external-sort' ? { budgetBytes: base.budgetBytes } : {}),
     }));
     console.log(`\n${w}: ${base.rows.toLocaleString('en')} rows${w === 'join' ? ` × ${base.buildRows.toLocaleString('en')} build` : w === 'groupby' ? ` into ${base.groups.toLocaleString('en')} keys` : w === 'external-sort' ? `, budget ${(base.budgetBytes / 2 ** 20).toFixed(0)} MiB` : ''}; check ${want}`);
@@ -135,9 +177,9 @@ try {
         const idx = (j + r) % list.length;
         const e = list[idx]!;
         const row = rows[idx]!;
-        if (!e.run || row.error) continue;
+        if (!e.available || row.error) continue;
         try {
-          const res = await e.run(base.rows, { ...base, threads: e.threads });
+          const res = await runEngine(e.engine, base.rows, { ...base, threads: e.threads });
           if (res.check !== want) throw new Error(`check ${res.check} != expected ${want}`);
           row.runs.push(res.seconds);
           console.log(`  rep ${r + 1} ${e.engine}${e.engine === 'duckdb' ? ` ${e.threads}t` : ''}: ${res.seconds.toFixed(3)} s`);
@@ -145,13 +187,13 @@ try {
           row.error = (err as Error).message.split('\n')[0]!.slice(0, 160);
           console.log(`  rep ${r + 1} ${e.engine}: FAILED ${row.error}`);
         }
-        (globalThis as { gc?: () => void }).gc?.();
       }
     }
     for (const row of rows) row.seconds = row.runs.length ? median(row.runs) : null;
     results.push(...rows);
   }
 } finally {
+  for (const c of children.values()) c.disconnect();
   rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -161,7 +203,10 @@ const fmt = (n: number) => n.toLocaleString('en');
 const lines: string[] = [];
 lines.push('## Batch: sort, join, groupby, external sort');
 lines.push('');
-lines.push(`Command: \`${cmd}\` (full size: \`make bench-batch\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${reps} interleaved repetitions, median.`);
+lines.push(
+  `Command: \`${cmd}\` (full size: \`make bench-batch\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${reps} interleaved repetitions, median; ` +
+    (inProcess ? 'every engine in this one process.' : 'each engine in a Node process of its own (bench/batch/engine-process.ts), runs interleaved by the parent.'),
+);
 lines.push(
   'Each engine generates the same rows inside itself (bench/batch/data.ts); timed from "rows are in the engine" to "result materialized and checked" ' +
     '(every engine must produce the same check string). "vs DuckDB 1t" = engine seconds / DuckDB native 1-thread seconds (lower is better; 2.0× = twice as slow).',
