@@ -21,3 +21,4 @@ export { MIN_WATERMARK, MAX_WATERMARK, WatermarkValve, type ValveOutput, type Wa
 export { TimerService, type Timer, type TimerData, type TimeDomain, type KeyGroupTimersSnapshot, type TimerServiceOptions } from './runtime/timer-service.ts';
 export { SystemClock, ManualClock, systemClock, type ProcessingClock, type CancelScheduled } from './runtime/clock.ts';
 export type { WatermarkStatus } from './runtime/channel.ts';
+export { AsyncDataStream, AsyncTimeoutError, type AsyncWaitOptions, type AsyncFunction, type AsyncFunctionLike } from './api/async.ts';
