@@ -2,10 +2,20 @@
 
 export { StreamEnvironment, type EnvironmentOptions } from './api/environment.ts';
 export { DataStream, SingleOutputStreamOperator, KeyedStream, DataStreamSink, CollectHandle } from './api/datastream.ts';
+export { ConnectedStreams, BroadcastStream, BroadcastConnectedStream } from './api/connected.ts';
+export {
+  OutputTag,
+  type Collector, type TimerService as ProcessTimerService, type RuntimeContext, type ProcessContext, type KeyedProcessContext, type OnTimerContext,
+  type RichFunction, type ProcessFunction, type KeyedProcessFunction, type CoProcessFunction, type KeyedCoProcessFunction,
+  type BroadcastContext, type ReadOnlyBroadcastContext, type KeyedBroadcastProcessFunction, type BroadcastProcessFunction,
+} from './api/functions.ts';
+export { JobClient } from './api/job-client.ts';
+export { KeyedContextRequiredError } from './operators/process.ts';
+export type { GeneratorOptions } from './connectors/collection.ts';
 export type { NumericField, KeyField, SourceOptions } from './api/types.ts';
 export type { SinkFunction, SinkContext } from './operators/sinks.ts';
-export type { RuntimeMode, SourceSpec, SourceReader, OperatorContext, StreamOperator, KeyedStateStore } from './graph/operator.ts';
-export { JobResult, type OperatorMetrics } from './runtime/job-result.ts';
+export type { RuntimeMode, SourceSpec, SourceReader, OperatorContext, StreamOperator, KeyedStateStore, Output, MaybePromise } from './graph/operator.ts';
+export { JobResult, type OperatorMetrics, type LiveOperatorMetrics } from './runtime/job-result.ts';
 export { UnhashableKeyError } from './runtime/keys.ts';
 
 export * from './core/schema.ts';

@@ -14,6 +14,12 @@ import {
   sumAggregate,
 } from '../operators/keyed.ts';
 import { CollectOperator, PrintOperator, type SinkContext, type SinkFunction, SinkOperator } from '../operators/sinks.ts';
+import { ProcessOperator } from '../operators/process.ts';
+import { TimestampsAndWatermarksOperator } from '../operators/timestamps.ts';
+import type { MapStateDescriptor } from '../state/descriptors.ts';
+import { BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './connected.ts';
+import type { KeyedProcessFunction, OutputTag, ProcessFunction } from './functions.ts';
+import type { WatermarkStrategy } from './watermarks.ts';
 import type { StreamEnvironment } from './environment.ts';
 import type { KeyField, NumericField } from './types.ts';
 
@@ -22,8 +28,43 @@ function label(kind: string, fn: { readonly name: string }): string {
   return fn.name ? `${kind}(${fn.name})` : kind;
 }
 
+/** @internal `Kind(ClassName)` for a class instance, `Kind` for an object literal. */
+export function objectLabel(kind: string, fn: object): string {
+  const ctor = (Object.getPrototypeOf(fn) as { constructor?: { name?: string } } | null)?.constructor;
+  return ctor && ctor !== Object && ctor.name ? `${kind}(${ctor.name})` : kind;
+}
+
 function checkFunction(fn: unknown, what: string): void {
   if (typeof fn !== 'function') throw new JobDefinitionError(`${what} expects a function, got ${typeof fn}`);
+}
+
+/** @internal Checks that a process function object has the methods it needs. */
+export function checkProcessFunction(fn: unknown, methods: readonly string[], what: string): void {
+  if (fn === null || typeof fn !== 'object') throw new JobDefinitionError(`${what} expects a function object with ${methods.join(', ')}, got ${typeof fn}`);
+  for (const m of methods) {
+    if (typeof (fn as Record<string, unknown>)[m] !== 'function') throw new JobDefinitionError(`${what}: the function object has no ${m}(value, ctx, out) method`);
+  }
+}
+
+/** @internal A key given as a field name or a selector function. */
+export function keySpec(key: unknown): KeySelectorSpec {
+  if (typeof key === 'string') {
+    if (key === '') throw new JobDefinitionError('keyBy field name must not be empty');
+    return { fn: (r: Record<string, unknown>) => r[key], description: key, field: key };
+  }
+  if (typeof key === 'function') return { fn: key as (r: unknown) => unknown, description: key.name || 'key' };
+  throw new JobDefinitionError(`keyBy expects a field name or a key selector function, got ${typeof key}`);
+}
+
+/** @internal Records an operator transformation and returns its stream. */
+export function addOperatorTo<O>(
+  env: StreamEnvironment,
+  name: string,
+  factory: OperatorFactory,
+  inputs: { input: Transformation; input2?: Transformation; keyed?: KeySelectorSpec; keyed2?: KeySelectorSpec },
+): SingleOutputStreamOperator<O> {
+  const t: OperatorTransformation = { kind: 'operator', id: env._nextId(), name, parallelism: undefined, chaining: 'always', factory, ...inputs };
+  return new SingleOutputStreamOperator<O>(env, t);
 }
 
 /**
@@ -46,17 +87,115 @@ export class DataStream<T> {
 
   /** @internal */
   protected addOperator<O>(name: string, factory: OperatorFactory, keyed?: KeySelectorSpec): SingleOutputStreamOperator<O> {
-    const t: OperatorTransformation = {
-      kind: 'operator',
-      id: this.env._nextId(),
-      name,
-      parallelism: undefined,
-      chaining: 'always',
-      input: this.transformation,
-      factory,
-      ...(keyed ? { keyed } : {}),
-    };
-    return new SingleOutputStreamOperator<O>(this.env, t);
+    return addOperatorTo<O>(this.env, name, factory, { input: this.transformation, ...(keyed ? { keyed } : {}) });
+  }
+
+  /**
+   * Assigns event timestamps and generates watermarks with a strategy (Flink semantics: the
+   * operator's watermarks replace upstream ones; idleness and periodic emission run on the job clock).
+   * Records whose timestamp cannot be assigned fail the job, are dropped, or go to a side output, by
+   * the strategy's `withInvalidTimestamps` policy.
+   *
+   * @example
+   * const bids = env.fromCollection(raw).assignTimestampsAndWatermarks(
+   *   WatermarkStrategy.forBoundedOutOfOrderness<Bid>(5_000).withTimestampAssigner((b) => b.time),
+   * );
+   */
+  assignTimestampsAndWatermarks(strategy: WatermarkStrategy<T>): SingleOutputStreamOperator<T> {
+    if (strategy == null || typeof (strategy as WatermarkStrategy<T>).createWatermarker !== 'function') {
+      throw new JobDefinitionError('assignTimestampsAndWatermarks expects a WatermarkStrategy');
+    }
+    const tag = strategy.invalidTimestampTag;
+    return this.addOperator<T>('Timestamps/Watermarks', () => new TimestampsAndWatermarksOperator<T>(strategy, tag));
+  }
+
+  /**
+   * Runs a {@link ProcessFunction} on every record: emit any number of records, read the record's
+   * timestamp, write side outputs. (Keyed state and timers need `keyBy(...).process(...)`.)
+   * @example
+   * const errors = new OutputTag<string>('errors');
+   * const parsed = lines.process<Row>({
+   *   processElement(line, ctx, out) { try { out.collect(parse(line)); } catch { ctx.output(errors, line); } },
+   * });
+   * parsed.getSideOutput(errors).print('bad');
+   */
+  process<O>(fn: ProcessFunction<T, O>): SingleOutputStreamOperator<O> {
+    checkProcessFunction(fn, ['processElement'], 'process');
+    return this.addOperator<O>(objectLabel('Process', fn), () => new ProcessOperator({ shape: 'one', fn }));
+  }
+
+  /**
+   * One stream of the records of this and the other streams (same type), without ordering between them.
+   * @example const all = eu.union(us, apac);
+   */
+  union(...others: DataStream<T>[]): DataStream<T> {
+    for (const o of others) {
+      if (!(o instanceof DataStream) || o.env !== this.env) throw new JobDefinitionError('union expects streams of the same environment');
+    }
+    return new DataStream<T>(this.env, { kind: 'union', id: this.env._nextId(), name: 'Union', parallelism: undefined, chaining: 'always', inputs: [this.transformation, ...others.map((o) => o.transformation)] });
+  }
+
+  /**
+   * Connects two streams of possibly different types for a two-input function (`process`, `map`,
+   * `flatMap`); with a broadcast stream, the broadcast state pattern.
+   * @example orders.connect(rates).map((o) => ({ order: o }), (r) => ({ rate: r }));
+   */
+  connect<U>(other: BroadcastStream<U>): BroadcastConnectedStream<T, U>;
+  connect<U>(other: DataStream<U>): ConnectedStreams<T, U>;
+  connect<U>(other: DataStream<U> | BroadcastStream<U>): ConnectedStreams<T, U> | BroadcastConnectedStream<T, U> {
+    if (other instanceof BroadcastStream) {
+      if (other.env !== this.env) throw new JobDefinitionError('connect expects a stream of the same environment');
+      return new BroadcastConnectedStream<T, U>(this.env, this, other);
+    }
+    if (!(other instanceof DataStream) || other.env !== this.env) throw new JobDefinitionError('connect expects a stream of the same environment');
+    return new ConnectedStreams<T, U>(this.env, this, other);
+  }
+
+  /**
+   * Without arguments: every record goes to every downstream subtask. With map state descriptors: a
+   * broadcast stream for the broadcast state pattern (`keyed.connect(rules.broadcast(desc))`).
+   * @example const rules = ruleStream.broadcast(new MapStateDescriptor<string, Rule>('rules'));
+   */
+  broadcast(): DataStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<any, any>[]): BroadcastStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<any, any>[]): DataStream<T> | BroadcastStream<T> {
+    const t = this.partitioned({ kind: 'broadcast' });
+    if (descriptors.length === 0) return new DataStream<T>(this.env, t);
+    return new BroadcastStream<T>(this.env, t, descriptors);
+  }
+
+  /**
+   * Round-robin over a local subset of downstream subtasks (fewer channels than rebalance: producer i
+   * feeds only "its" consumers).
+   * @example env.fromSource(src, 'events', { parallelism: 2 }).rescale().map(f).setParallelism(4)
+   */
+  rescale(): DataStream<T> {
+    return new DataStream<T>(this.env, this.partitioned({ kind: 'rescale' }));
+  }
+
+  /** Each record to a uniformly random downstream subtask. @example stream.shuffle().map(f) */
+  shuffle(): DataStream<T> {
+    return new DataStream<T>(this.env, this.partitioned({ kind: 'shuffle' }));
+  }
+
+  /** Every record to the first downstream subtask. @example stream.global().map(f) */
+  global(): DataStream<T> {
+    return new DataStream<T>(this.env, this.partitioned({ kind: 'global' }));
+  }
+
+  /** Subtask i to subtask i (the default between operators of equal parallelism). @example stream.forward().map(f) */
+  forward(): DataStream<T> {
+    return new DataStream<T>(this.env, this.partitioned({ kind: 'forward' }));
+  }
+
+  /**
+   * Picks the downstream subtask of each record with `partitioner(key, numPartitions)`.
+   * @example stream.partitionCustom((k: string, n) => k.length % n, (r) => r.name)
+   */
+  partitionCustom<K>(partitioner: (key: K, numPartitions: number) => number, key: ((value: T) => K) | string): DataStream<T> {
+    checkFunction(partitioner, 'partitionCustom');
+    const spec = keySpec(key);
+    return new DataStream<T>(this.env, this.partitioned({ kind: 'custom', key: spec, partitioner, description: partitioner.name || 'partitioner' }));
   }
 
   /**
@@ -99,15 +238,7 @@ export class DataStream<T> {
   keyBy<F extends KeyField<T>>(field: F): KeyedStream<T, T[F]>;
   keyBy<K>(selector: (value: T) => K): KeyedStream<T, K>;
   keyBy(key: string | ((value: T) => unknown)): KeyedStream<T, unknown> {
-    let spec: KeySelectorSpec;
-    if (typeof key === 'string') {
-      if (key === '') throw new JobDefinitionError('keyBy field name must not be empty');
-      spec = { fn: (r: Record<string, unknown>) => r[key], description: key, field: key };
-    } else if (typeof key === 'function') {
-      spec = { fn: key, description: key.name || 'key' };
-    } else {
-      throw new JobDefinitionError(`keyBy expects a field name or a key selector function, got ${typeof key}`);
-    }
+    const spec = keySpec(key);
     return new KeyedStream(this.env, this.partitioned({ kind: 'hash', key: spec }), spec);
   }
 
@@ -120,11 +251,11 @@ export class DataStream<T> {
   }
 
   /** @internal */
-  protected partitioned(partition: PartitionSpec): Transformation {
+  partitioned(partition: PartitionSpec): Transformation {
     return {
       kind: 'partition',
       id: this.env._nextId(),
-      name: partition.kind === 'hash' ? `KeyBy(${partition.key.description})` : 'Rebalance',
+      name: partition.kind === 'hash' ? `KeyBy(${partition.key.description})` : partition.kind[0]!.toUpperCase() + partition.kind.slice(1),
       parallelism: undefined,
       chaining: 'always',
       input: this.transformation,
@@ -249,6 +380,24 @@ export class SingleOutputStreamOperator<T> extends DataStream<T> {
     configure(this.env, this.transformation, 'chaining', 'head');
     return this;
   }
+
+  /**
+   * The records this operator emitted to side output `tag` (`ctx.output(tag, x)` in a process
+   * function; invalid timestamps with `withInvalidTimestamps({ sideOutput: tag })`).
+   * @example main.getSideOutput(new OutputTag<Trade>('late')).print('late')
+   */
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    if (tag === null || typeof tag !== 'object' || typeof tag.id !== 'string') throw new JobDefinitionError('getSideOutput expects an OutputTag');
+    return new DataStream<X>(this.env, {
+      kind: 'side-output',
+      id: this.env._nextId(),
+      name: `SideOutput(${tag.id})`,
+      parallelism: undefined,
+      chaining: 'always',
+      input: this.transformation,
+      tag: tag.id,
+    });
+  }
 }
 
 /**
@@ -286,6 +435,21 @@ export class KeyedStream<T, K> extends DataStream<T> {
     checkFunction(fn, 'reduce');
     return this.aggregate(label('Reduce', fn), reduceAggregate(fn));
   }
+  /**
+   * Runs a {@link KeyedProcessFunction}: per-key state (`ctx.getState` in `open`), event- and
+   * processing-time timers per key (`onTimer`), side outputs.
+   * @example
+   * keyed.process<Alert>({
+   *   processElement(e, ctx, out) { ctx.timerService().registerEventTimeTimer(ctx.timestamp()! + 60_000); },
+   *   onTimer(ts, ctx, out) { out.collect({ key: ctx.getCurrentKey(), at: ts }); },
+   * });
+   */
+  override process<O>(fn: KeyedProcessFunction<K, T, O>): SingleOutputStreamOperator<O> {
+    checkProcessFunction(fn, ['processElement'], 'process');
+    const key = this.keySelector;
+    return this.addOperator<O>(objectLabel('KeyedProcess', fn), () => new ProcessOperator({ shape: 'one', fn, key }), key);
+  }
+
   /** Running sum of a numeric field. @example keyed.sum('price') */
   sum(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('sum', field);

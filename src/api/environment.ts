@@ -15,6 +15,11 @@ import type { RuntimeMode, SourceSpec } from '../graph/operator.ts';
 import { buildStreamGraph, checkJobConfig, checkParallelism, type JobConfig } from '../graph/stream-graph.ts';
 import type { SinkTransformation, SourceTransformation } from '../graph/transformation.ts';
 import { executeGraph } from '../runtime/executor.ts';
+import { type ProcessingClock, SystemClock } from '../runtime/clock.ts';
+import { liveMetrics } from '../runtime/job-result.ts';
+import type { Task } from '../runtime/task.ts';
+import type { GeneratorOptions } from '../connectors/collection.ts';
+import { JobClient } from './job-client.ts';
 import type { JobResult } from '../runtime/job-result.ts';
 import { SingleOutputStreamOperator } from './datastream.ts';
 import type { SourceOptions } from './types.ts';
@@ -45,6 +50,11 @@ export interface EnvironmentOptions {
   runtimeMode?: RuntimeMode;
   /** Largest number of records per batch between operators that are not chained (default 1024). */
   batchSize?: number;
+  /**
+   * Processing time of the job: periodic watermarks, idleness, processing-time timers, rate limits,
+   * state TTL. Default: the system clock. Tests inject a `ManualClock` to make time deterministic.
+   */
+  clock?: ProcessingClock;
 }
 
 const DEFAULT_JOB_NAME = 'Sluice job';
@@ -72,12 +82,14 @@ export class StreamEnvironment {
   private maxParallelism: number;
   private runtimeMode: RuntimeMode;
   private readonly batchSize: number;
+  private readonly clock: ProcessingClock | undefined;
 
   private constructor(opts: EnvironmentOptions) {
     this.parallelism = opts.parallelism ?? 1;
     this.maxParallelism = opts.maxParallelism ?? 128;
     this.runtimeMode = opts.runtimeMode ?? 'streaming';
     this.batchSize = opts.batchSize ?? 1024;
+    this.clock = opts.clock;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new JobDefinitionError(`batchSize must be an integer >= 1, got ${this.batchSize}`);
     }
@@ -137,15 +149,24 @@ export class StreamEnvironment {
   }
 
   /**
-   * A bounded source of `fn(i)` for i in `[0, count)`. A parallel generator splits the index range
-   * into contiguous slices, one per subtask.
-   * @example env.fromGenerator(100_000, (i) => ({ id: i, price: i % 100 }), { parallelism: 2 })
+   * A source of `fn(i)`. Bounded for i in `[0, count)` (a parallel generator splits the index range
+   * into contiguous slices, one per subtask); unbounded with `count = Infinity` (the job runs until
+   * cancelled). `ratePerSecond` paces it on the job clock (Flink's rate-limited DataGeneratorSource).
+   * @example
+   * env.fromGenerator(100_000, (i) => ({ id: i, price: i % 100 }), { parallelism: 2 })
+   * env.fromGenerator(Infinity, (i) => ({ id: i, at: Date.now() }), { ratePerSecond: 10_000 })
    */
-  fromGenerator<T>(count: number, fn: (index: number) => T, opts: SourceOptions = {}): SingleOutputStreamOperator<T> {
-    if (!Number.isSafeInteger(count) || count < 0) throw new JobDefinitionError(`fromGenerator count must be an integer >= 0, got ${count}`);
+  fromGenerator<T>(count: number, fn: (index: number) => T, opts: SourceOptions & GeneratorOptions = {}): SingleOutputStreamOperator<T> {
+    if (count !== Infinity && (!Number.isSafeInteger(count) || count < 0)) {
+      throw new JobDefinitionError(`fromGenerator count must be an integer >= 0 or Infinity, got ${count}`);
+    }
     if (typeof fn !== 'function') throw new JobDefinitionError('fromGenerator expects a function (index) => record');
+    const rate = opts.ratePerSecond;
+    if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) {
+      throw new JobDefinitionError(`fromGenerator ratePerSecond must be a positive number, got ${String(rate)}`);
+    }
     const name = opts.name ?? (fn.name ? `Source: Generator(${fn.name})` : 'Source: Generator');
-    return this.addSource(generatorSource(count, fn), name, opts.parallelism);
+    return this.addSource(generatorSource(count, fn, rate === undefined ? {} : { ratePerSecond: rate }), name, opts.parallelism);
   }
 
   /**
@@ -271,11 +292,42 @@ export class StreamEnvironment {
    * ctl.abort();
    */
   async execute(jobName: string = DEFAULT_JOB_NAME, opts: { signal?: AbortSignal } = {}): Promise<JobResult> {
+    return this.executeAsync(jobName, opts).result;
+  }
+
+  /**
+   * Starts the job and returns at once with a {@link JobClient}: read live metrics while it runs,
+   * cancel it (an unbounded job runs until cancelled), await its result.
+   * @example
+   * const job = env.executeAsync('ticker');
+   * setTimeout(() => console.log(job.metrics()), 1000);
+   * setTimeout(() => job.cancel(), 5000);
+   * await job.result.catch((e) => { if (!(e instanceof JobCancelledError)) throw e; });
+   */
+  executeAsync(jobName: string = DEFAULT_JOB_NAME, opts: { signal?: AbortSignal } = {}): JobClient {
     const graph = this.getJobGraph(jobName);
     const sinks = this.sinks;
     this.sinks = [];
-    const result = await executeGraph(buildExecutionGraph(graph), { batchSize: this.batchSize, ...(opts.signal ? { signal: opts.signal } : {}) });
-    for (const s of sinks) s.onFinished?.();
-    return result;
+    const ctl = new AbortController();
+    const outer = opts.signal;
+    if (outer) {
+      if (outer.aborted) ctl.abort(outer.reason);
+      else outer.addEventListener('abort', () => ctl.abort(outer.reason), { once: true });
+    }
+    const clock = this.clock ?? new SystemClock();
+    let tasks: readonly Task[] = [];
+    const started = clock.now();
+    const result = executeGraph(buildExecutionGraph(graph), {
+      batchSize: this.batchSize,
+      signal: ctl.signal,
+      clock,
+      onTasks: (t) => {
+        tasks = t;
+      },
+    }).then((r) => {
+      for (const s of sinks) s.onFinished?.();
+      return r;
+    });
+    return new JobClient(jobName, result, (reason) => ctl.abort(reason), () => liveMetrics(tasks, clock.now() - started, clock.now()));
   }
 }

@@ -55,10 +55,14 @@ export type TimestampAssigner<T> = (element: T, recordTimestamp: number | undefi
  * - `'fail'` (default): the job fails with an {@link InvalidTimestampError} naming the operator, the
  *   subtask, the record's position in its batch and the record;
  * - `'drop'`: the record is skipped;
- * - `{ sideOutput }`: the record and the error go to the callback and the record is skipped (the
- *   executor will route this to a side output of the source).
+ * - `{ sideOutput }`: the record is skipped and its error (which holds the record) goes to the
+ *   callback, or — given an `OutputTag<InvalidTimestampError>` — to that side output of the
+ *   `assignTimestampsAndWatermarks` operator (read it with `getSideOutput(tag)`).
  */
-export type InvalidTimestampPolicy<T> = 'fail' | 'drop' | { readonly sideOutput: (record: T, error: InvalidTimestampError) => void };
+export type InvalidTimestampPolicy<T> =
+  | 'fail'
+  | 'drop'
+  | { readonly sideOutput: ((record: T, error: InvalidTimestampError) => void) | { readonly id: string } };
 
 /**
  * A record's event timestamp could not be assigned. `record` is the offending record, `value` what
@@ -276,8 +280,10 @@ export class WatermarkStrategy<T> {
 
   /** What to do with a record whose timestamp cannot be assigned (see {@link InvalidTimestampPolicy}). */
   withInvalidTimestamps(policy: InvalidTimestampPolicy<T>): WatermarkStrategy<T> {
-    const ok = policy === 'fail' || policy === 'drop' || (typeof policy === 'object' && policy !== null && typeof policy.sideOutput === 'function');
-    if (!ok) throw new TypeError(`withInvalidTimestamps: expects 'fail', 'drop' or { sideOutput(record, error) }`);
+    const so = typeof policy === 'object' && policy !== null ? (policy.sideOutput as unknown) : undefined;
+    const ok =
+      policy === 'fail' || policy === 'drop' || typeof so === 'function' || (typeof so === 'object' && so !== null && typeof (so as { id?: unknown }).id === 'string');
+    if (!ok) throw new TypeError(`withInvalidTimestamps: expects 'fail', 'drop', { sideOutput(record, error) } or { sideOutput: OutputTag }`);
     return new WatermarkStrategy<T>({ ...this.spec, onInvalid: policy });
   }
 
@@ -307,8 +313,14 @@ export class WatermarkStrategy<T> {
   }
 
   /** Instantiate for one source split (the runtime calls this; tests may too). */
-  createWatermarker(ctx: WatermarkerContext): Watermarker<T> {
-    return new StrategyWatermarker<T>(this.spec, ctx);
+  createWatermarker(ctx: WatermarkerContext, toTag?: (record: T, error: InvalidTimestampError) => void): Watermarker<T> {
+    return new StrategyWatermarker<T>(this.spec, ctx, toTag);
+  }
+
+  /** The side-output tag id invalid records go to, if the policy names an OutputTag. */
+  get invalidTimestampTag(): string | undefined {
+    const p = this.spec.onInvalid;
+    return typeof p === 'object' && typeof p.sideOutput === 'object' ? p.sideOutput.id : undefined;
   }
 }
 
@@ -331,7 +343,11 @@ class StrategyWatermarker<T> implements Watermarker<T> {
   private lastActivity: number;
   private readonly guarded: WatermarkOutput;
 
-  constructor(private readonly spec: StrategySpec<T>, private readonly ctx: WatermarkerContext) {
+  constructor(
+    private readonly spec: StrategySpec<T>,
+    private readonly ctx: WatermarkerContext,
+    private readonly toTag?: (record: T, error: InvalidTimestampError) => void,
+  ) {
     this.generates = spec.generator !== undefined;
     this.generator = spec.generator ? spec.generator(ctx) : new NoWatermarksGenerator<T>();
     this.intervalMs = this.generates || spec.idlenessMs !== undefined ? spec.intervalMs : 0;
@@ -383,7 +399,12 @@ class StrategyWatermarker<T> implements Watermarker<T> {
       if (failure !== undefined) {
         const policy = this.spec.onInvalid;
         if (policy === 'fail') throw failure;
-        if (policy !== 'drop') policy.sideOutput(rec, failure);
+        if (policy !== 'drop') {
+          const so = policy.sideOutput;
+          if (typeof so === 'function') so(rec, failure);
+          else if (this.toTag) this.toTag(rec, failure);
+          else throw failure; // a tag only the operator can route to: outside it, fail rather than lose the record
+        }
         if (kept === undefined) kept = batch.slice(0, i);
         continue;
       }

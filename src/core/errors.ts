@@ -104,6 +104,17 @@ export class JobDefinitionError extends SluiceError {
   }
 }
 
+/**
+ * The job was cancelled (`JobClient.cancel()` or the `signal` given to `execute`).
+ * @example
+ * await job.result.catch((e) => { if (!(e instanceof JobCancelledError)) throw e; });
+ */
+export class JobCancelledError extends SluiceError {
+  constructor(jobName: string, reason?: unknown) {
+    super(`job '${jobName}' was cancelled`, { domain: 'user', cause: reason });
+  }
+}
+
 /** Managed memory cannot satisfy a request within its budget. */
 export class MemoryBudgetError extends SluiceError {
   constructor(message: string, context: ErrorContext = {}) {

@@ -1,7 +1,7 @@
 // Owns the single-threaded executor: runs every subtask of a bounded job to completion on the calling
 // thread, round by round, yielding to the event loop regularly so the host stays responsive.
 
-import { SluiceError } from '../core/errors.ts';
+import { JobCancelledError, SluiceError } from '../core/errors.ts';
 import type { ExecutionGraph } from '../graph/execution-graph.ts';
 import { Channel } from './channel.ts';
 import { internalFailure } from './failure.ts';
@@ -77,7 +77,7 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     let running = tasks.length;
     while (running > 0) {
       if (signal?.aborted) {
-        throw new SluiceError(`job '${config.jobName}' was cancelled`, { domain: 'user', cause: signal.reason });
+        throw new JobCancelledError(config.jobName, signal.reason);
       }
       let progressed = false;
       woken = false;
@@ -121,7 +121,7 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
         m = { id: co.node.id, name: co.node.name, vertex: t.subtask.vertex.id, parallelism: co.node.parallelism, recordsIn: 0, recordsOut: 0 };
         metrics.set(co.node.id, m);
       }
-      m.recordsIn += co.recordsIn;
+      m.recordsIn += co.recordsIn + co.recordsIn2;
       m.recordsOut += co.recordsOut;
     }
   }

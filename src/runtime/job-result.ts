@@ -1,6 +1,8 @@
 // Owns the result of an executed job: its duration and the records in and out of every operator.
 
 import type { RuntimeMode } from '../graph/operator.ts';
+import type { Task } from './task.ts';
+import { MIN_WATERMARK } from './watermark-valve.ts';
 
 /** Records counted for one operator, summed over its subtasks. */
 export interface OperatorMetrics {
@@ -47,4 +49,51 @@ export class JobResult {
     }
     return lines.join('\n');
   }
+}
+
+/** Metrics of one operator of a running job, summed (or, for watermarks, minimized) over its subtasks. */
+export interface LiveOperatorMetrics extends OperatorMetrics {
+  /** Records out per second of processing time since the job started. */
+  readonly throughputPerSec: number;
+  /** Minimum input watermark over the subtasks (MIN_WATERMARK before the first). */
+  readonly currentWatermark: number;
+  /** Processing time minus the current watermark, ms (undefined before the first watermark). */
+  readonly watermarkLagMs: number | undefined;
+  /** Records the operator wrote that downstream tasks have not taken yet (undefined: chained only). */
+  readonly outputBacklog: number | undefined;
+}
+
+/** Metrics of the live tasks of a job (`JobClient.metrics()`). Cost: O(operators × subtasks). */
+export function liveMetrics(tasks: readonly Task[], elapsedMs: number, now: number): LiveOperatorMetrics[] {
+  const byId = new Map<number, { -readonly [P in keyof LiveOperatorMetrics]: LiveOperatorMetrics[P] }>();
+  for (const t of tasks) {
+    for (const co of t.operators) {
+      let m = byId.get(co.node.id);
+      if (!m) {
+        m = {
+          id: co.node.id,
+          name: co.node.name,
+          vertex: t.subtask.vertex.id,
+          parallelism: co.node.parallelism,
+          recordsIn: 0,
+          recordsOut: 0,
+          throughputPerSec: 0,
+          currentWatermark: Number.MAX_SAFE_INTEGER,
+          watermarkLagMs: undefined,
+          outputBacklog: undefined,
+        };
+        byId.set(co.node.id, m);
+      }
+      m.recordsIn += co.recordsIn + co.recordsIn2;
+      m.recordsOut += co.recordsOut;
+      m.currentWatermark = Math.min(m.currentWatermark, co.watermark);
+      if (co.writers.length > 0) m.outputBacklog = (m.outputBacklog ?? 0) + co.writers.reduce((n, w) => n + w.backlog, 0);
+    }
+  }
+  const out = [...byId.values()].sort((a, b) => a.id - b.id);
+  for (const m of out) {
+    m.throughputPerSec = elapsedMs > 0 ? (m.recordsOut * 1000) / elapsedMs : 0;
+    m.watermarkLagMs = m.currentWatermark > MIN_WATERMARK && m.currentWatermark < Number.MAX_SAFE_INTEGER ? now - m.currentWatermark : undefined;
+  }
+  return out;
 }
