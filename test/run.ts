@@ -77,9 +77,19 @@ async function main(): Promise<number> {
 
   let total = 0, passed = 0, skipped = 0;
   const started = performance.now();
+  // A test whose job waits for something that never comes leaves nothing on the event loop: the
+  // process would exit silently. Say so, with the counts so far, and fail.
+  let suite = '';
+  const onEmptyLoop = (): void => {
+    write(`\n  FAIL  ${suite}: the event loop emptied while a test was still running (it awaited something that never settled)\n`);
+    write(`${passed} passed, ${total - passed + loadFailures + 1} failed\n`);
+    process.exit(1);
+  };
+  process.on?.('beforeExit', onEmptyLoop);
   for (const group of g.UVU_QUEUE) {
     const [name, ...runners] = group;
     if (runners.length === 0) continue;
+    suite = name ?? '';
     write(`\n${name ?? ''}\n`);
     for (const runSuite of runners) {
       const [errors, ran, skip, max] = await runSuite();
@@ -93,6 +103,7 @@ async function main(): Promise<number> {
       }
     }
   }
+  process.off?.('beforeExit', onEmptyLoop);
   const failed = total - passed + loadFailures;
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   if (files.length === 0) write(`\n  no test files matched${filter ? ` "${filter}"` : ''}`);

@@ -69,6 +69,23 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   const signal = opts.signal;
   signal?.addEventListener('abort', wakeUp);
 
+  // a step that waits for an async call (async sink, async I/O) is abandoned when the job is cancelled
+  let cancelled: Promise<never> | undefined;
+  if (signal) {
+    cancelled = new Promise<never>((_, reject) => {
+      const fail = (): void => reject(new JobCancelledError(config.jobName, signal.reason));
+      if (signal.aborted) fail();
+      else signal.addEventListener('abort', fail, { once: true });
+    });
+    cancelled.catch(() => undefined);
+  }
+  const step = (t: Task): Promise<boolean> => {
+    const p = t.step();
+    if (!cancelled) return p;
+    p.catch(() => undefined); // its failure is moot once the job is cancelled
+    return Promise.race([p, cancelled]);
+  };
+
   const start = now();
   let failure: unknown;
   try {
@@ -83,7 +100,7 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
       woken = false;
       for (const t of tasks) {
         if (t.finished) continue;
-        if (await t.step()) progressed = true;
+        if (await step(t)) progressed = true;
         if (t.finished) running--;
       }
       if (!progressed && running > 0 && !woken) {

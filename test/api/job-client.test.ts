@@ -95,4 +95,20 @@ test('a failing async sink fails the job naming the sink and record', async () =
   }
 });
 
+test('cancel stops a job whose async sink never answers', async () => {
+  const env = StreamEnvironment.create();
+  env.fromCollection([1, 2, 3]).addSink(() => new Promise(() => undefined));
+  const job = env.executeAsync('stuck');
+  // keep the event loop alive while the job is stuck, then cancel it
+  const timer = setTimeout(() => job.cancel(), 20);
+  try {
+    await job.result;
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, JobCancelledError);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
 test.run();
