@@ -1,9 +1,17 @@
 // A first Sluice job: generate 100k trades, total the traded value per symbol in batch mode, and show
-// the top symbols, the execution plan and what each operator did. No files, no network.
+// the top symbols, the execution plan and what each operator did; then the same trades as an
+// out-of-order stream, totalled per symbol and event-time minute. No files, no network.
 //
 //   node --import tsx examples/demo.ts      (or: deno run examples/demo.ts / bun examples/demo.ts)
 
-import { StreamEnvironment } from '../src/index.ts';
+import {
+  type KeyedProcessFunction,
+  type MapState,
+  MapStateDescriptor,
+  OutputTag,
+  StreamEnvironment,
+  WatermarkStrategy,
+} from '../src/index.ts';
 
 interface Trade {
   id: number;
@@ -45,3 +53,44 @@ console.log('Top symbols by traded value:');
 for (const { symbol, total } of top) console.log(`  ${symbol.padEnd(5)} ${total.toLocaleString('en-US').padStart(14)}`);
 console.log();
 console.log(result.toString());
+
+// Streaming mode with event time: one-minute volume per symbol, computed by a keyed process function
+// with state and an event-time timer per window. Trades arrive up to 5 s out of order; the watermark
+// trails the largest timestamp seen by 5 s, and a window fires once the watermark passes its end.
+const MINUTE = 60_000;
+const stream = StreamEnvironment.create({ parallelism: 2 });
+const late = new OutputTag<Trade>('late trades');
+const perMinute = stream
+  .fromGenerator(20_000, (i) => {
+    const t = trade(i);
+    return { ...t, ts: t.ts - ((i * 7919) % 5_000) }; // shuffled by up to 5 s
+  }, { name: 'trades' })
+  .assignTimestampsAndWatermarks(WatermarkStrategy.forBoundedOutOfOrderness<Trade>(5_000).withTimestampAssigner((t) => t.ts))
+  .keyBy('key')
+  .process<{ symbol: string; minute: string; volume: number }>({
+    volumes: undefined as unknown as MapState<number, number>,
+    open(ctx) {
+      this.volumes = ctx.getState(new MapStateDescriptor<number, number>('volume per window'));
+    },
+    processElement(t, ctx) {
+      const end = Math.floor(t.ts / MINUTE) * MINUTE + MINUTE;
+      if (end <= ctx.timerService().currentWatermark()) return ctx.output(late, t);
+      this.volumes.put(end, (this.volumes.get(end) ?? 0) + t.price);
+      ctx.timerService().registerEventTimeTimer(end - 1);
+    },
+    onTimer(ts, ctx, out) {
+      const end = ts + 1;
+      out.collect({ symbol: ctx.getCurrentKey(), minute: new Date(end - MINUTE).toISOString().slice(11, 16), volume: Math.round(this.volumes.get(end)!) });
+      this.volumes.remove(end);
+    },
+  } as KeyedProcessFunction<string, Trade, { symbol: string; minute: string; volume: number }> & { volumes: MapState<number, number> })
+  .name('volume per minute');
+const windows = perMinute.collect();
+const lateTrades = perMinute.getSideOutput(late).collect();
+const streamed = await stream.execute('volume per minute');
+const aapl = windows.results.filter((w) => w.symbol === 'AAPL').sort((a, b) => (a.minute < b.minute ? -1 : 1));
+console.log();
+console.log(`Event time: AAPL volume per minute (${windows.results.length} windows, ${lateTrades.results.length} late trades):`);
+for (const w of aapl) console.log(`  ${w.minute}  ${w.volume.toLocaleString('en-US').padStart(10)}`);
+console.log();
+console.log(streamed.toString());
