@@ -1,6 +1,7 @@
 // Owns the browser (window or web worker) platform adapter.
 
 import { memorySpill } from './spill-memory.ts';
+import { webWorkers } from './workers-web.ts';
 import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
 
 /**
@@ -23,5 +24,6 @@ export function createBrowserPlatform(options?: PlatformOptions): Platform {
     wallClock: Date.now,
     loadKernelModule: optionalKernels(options),
     spill: memorySpill, // spilled runs live on the JS heap (see spill-memory.ts)
+    workers: webWorkers(), // module workers; unsupported where there is no Worker
   };
 }

@@ -1,6 +1,7 @@
 // Owns the Bun (1.x) platform adapter.
 
 import { nodeFileSpill, nodeFiles } from './node.ts';
+import { webWorkers } from './workers-web.ts';
 import { optionalKernels, performanceNow, type Platform, type PlatformOptions } from './types.ts';
 
 /**
@@ -22,5 +23,6 @@ export function createBunPlatform(options?: PlatformOptions): Platform {
     loadKernelModule: optionalKernels(options),
     spill: nodeFileSpill, // Bun's node:fs is native: the Node file store as is
     files: nodeFiles,
+    workers: webWorkers(), // Bun's Web Workers (module workers run TypeScript natively)
   };
 }

@@ -1,5 +1,6 @@
 // Owns the Deno (2.x) platform adapter.
 
+import { webWorkers } from './workers-web.ts';
 import { optionalKernels, performanceNow, type FileAccess, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
 
 /** File spill stores over the Deno file API, loaded on first use (needs read/write permission). */
@@ -33,5 +34,6 @@ export function createDenoPlatform(options?: PlatformOptions): Platform {
     loadKernelModule: optionalKernels(options),
     spill: denoFileSpill,
     files: denoFiles,
+    workers: webWorkers(), // Web Workers (module workers run TypeScript natively)
   };
 }

@@ -14,7 +14,14 @@ export type {
   SpillStoreKind,
   SpillStoreOptions,
   SpillWriter,
+  MessageEndpoint,
+  ParentConnection,
+  WorkerHandle,
+  WorkerSpawner,
+  WorkerSpawnOptions,
 } from './types.ts';
+export { connectParent, spawnWorker, workersForRuntime } from './workers.ts';
+export { unsupportedWorkers, WorkersUnsupportedError, WorkerStartError } from './worker-common.ts';
 export { SpillStoreClosedError, withSpillStore } from './spill-common.ts';
 export { createMemorySpillStore, memorySpill } from './spill-memory.ts';
 export { createNodePlatform } from './node.ts';

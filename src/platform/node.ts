@@ -1,6 +1,6 @@
 // Owns the Node.js (>= 20) platform adapter.
 
-import { optionalKernels, performanceNow, type FileAccess, type Platform, type PlatformOptions, type SpillStoreFactory } from './types.ts';
+import { optionalKernels, performanceNow, type FileAccess, type Platform, type PlatformOptions, type SpillStoreFactory, type WorkerSpawner } from './types.ts';
 
 /** File spill stores over node:fs, loaded on first use. Bun shares it (bun.ts). */
 export const nodeFileSpill: SpillStoreFactory = {
@@ -11,6 +11,12 @@ export const nodeFileSpill: SpillStoreFactory = {
 /** Local file reads over node:fs, loaded on first use. Bun shares it (bun.ts). */
 export const nodeFiles: FileAccess = {
   open: async (path) => (await import('./files-node.ts')).nodeFileAccess.open(path),
+};
+
+/** Workers over node:worker_threads, loaded on first spawn (workers-node.ts). */
+export const nodeWorkers: WorkerSpawner = {
+  supported: true,
+  spawn: async (moduleUrl, data, options) => (await import('./workers-node.ts')).spawnNodeWorker(moduleUrl, data, options),
 };
 
 /**
@@ -37,5 +43,6 @@ export async function createNodePlatform(options?: PlatformOptions): Promise<Pla
     loadKernelModule: optionalKernels(options),
     spill: nodeFileSpill,
     files: nodeFiles,
+    workers: nodeWorkers,
   };
 }

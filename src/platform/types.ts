@@ -193,6 +193,80 @@ export interface FileAccess {
 }
 
 /**
+ * A message endpoint: what a `MessagePort`, a {@link WorkerHandle} and a worker's
+ * {@link ParentConnection} have in common. Events carry the message as `data`.
+ */
+export interface MessageEndpoint {
+  /** Posts `message` (structured clone); objects in `transfer` move instead (the sender's copy is detached). */
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  /** Receives messages. Messages that arrive while it is null are kept and delivered once it is set. */
+  onmessage: ((event: MessageEvent) => void) | null;
+}
+
+/** Options of {@link WorkerSpawner.spawn}. */
+export interface WorkerSpawnOptions {
+  /** A name for debuggers and error messages. */
+  name?: string;
+  /** Objects inside `data` to transfer rather than copy: MessagePorts (channels to the worker), ArrayBuffers. */
+  transfer?: Transferable[];
+}
+
+/** The parent's handle on a started worker. */
+export interface WorkerHandle extends MessageEndpoint {
+  /** A name for messages (the spawn option, or the module's file name). */
+  readonly name: string;
+  /**
+   * An uncaught error inside the worker, or the worker ending by itself with a failure. Unset, such
+   * errors are reported with `console.error` (never thrown into the parent).
+   */
+  onerror: ((error: Error) => void) | null;
+  /** Stops the worker at once (messages not yet handled are dropped). Idempotent. */
+  terminate(): Promise<void>;
+}
+
+/**
+ * Starts workers (threads with their own event loop and memory, talking by messages): Node
+ * `worker_threads`, Web Workers on Deno, Bun and in browsers. workerd has none: `supported` is false
+ * there and the engine runs single-threaded.
+ *
+ * The worker's module must call `connectParent()` (src/platform/workers.ts) at its top level; that
+ * handshake is how `spawn` knows the worker is listening, and how `data` gets there on every runtime.
+ *
+ * @example
+ * ```ts
+ * // parent
+ * const { port1, port2 } = new MessageChannel();
+ * const worker = await platform.workers.spawn(new URL('./task-worker.ts', import.meta.url), { input: port2 }, { transfer: [port2] });
+ * worker.onmessage = (e) => console.log('worker says', e.data);
+ * // task-worker.ts
+ * const { data, port } = await connectParent();
+ * port.postMessage('hello');
+ * ```
+ */
+export interface WorkerSpawner {
+  /** Whether this runtime can start workers. */
+  readonly supported: boolean;
+  /** Why not, when `supported` is false. */
+  readonly reason?: string;
+  /**
+   * Starts the ES module at `moduleUrl` (an absolute `file:`/`http(s):` URL, e.g. `new URL('./w.ts',
+   * import.meta.url)`) in a worker and hands it `data` (structured clone; `options.transfer` moves
+   * ports and buffers). Resolves once the worker is connected; rejects if it fails before that, and
+   * with a `SluiceError` where workers are unsupported. On Node a `.ts` module runs through tsx's
+   * loader when Node itself cannot strip types (workers do not inherit `--import tsx`).
+   */
+  spawn(moduleUrl: string | URL, data?: unknown, options?: WorkerSpawnOptions): Promise<WorkerHandle>;
+}
+
+/** What a worker gets from {@link WorkerSpawner.spawn}: the data and its channel to the parent. */
+export interface ParentConnection extends MessageEndpoint {
+  /** The `data` given to `spawn`. */
+  readonly data: unknown;
+  /** Stops listening to the parent; the worker ends when it has nothing else to do (web: it ends now). */
+  close(): void;
+}
+
+/**
  * What differs per runtime, passed in rather than detected inside the engine.
  *
  * @example
@@ -235,6 +309,8 @@ export interface Platform {
    * (workerd, browsers).
    */
   readonly files?: FileAccess;
+  /** Starting worker threads; `supported: false` on workerd (see {@link WorkerSpawner}). */
+  readonly workers: WorkerSpawner;
 }
 
 /** Options shared by every adapter factory. */

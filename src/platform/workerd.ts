@@ -1,7 +1,11 @@
 // Owns the Cloudflare workerd platform adapter.
 
 import { memorySpill } from './spill-memory.ts';
+import { unsupportedWorkers } from './worker-common.ts';
 import type { Platform } from './types.ts';
+
+/** Why workerd runs single-threaded (the reason its `workers.spawn` rejects with). */
+export const WORKERD_NO_WORKERS = 'workerd runs each request in one isolate and has no worker threads';
 
 /** Options for {@link createWorkerdPlatform}: the kernels module is required here. */
 export interface WorkerdPlatformOptions {
@@ -12,7 +16,7 @@ export interface WorkerdPlatformOptions {
 /**
  * The platform for workerd / Cloudflare Workers. workerd forbids compiling WebAssembly bytes at run
  * time (and `eval` / `new Function`), so the kernels must come in as a precompiled module. There are
- * no threads and no file system (spill
+ * no threads (`workers.supported` is false) and no file system (spill
  * stores are in memory, on the JS heap); `performance.now()` advances only across I/O.
  *
  * @example
@@ -39,5 +43,6 @@ export function createWorkerdPlatform(options: WorkerdPlatformOptions): Platform
     wallClock: Date.now,
     loadKernelModule: () => Promise.resolve(kernels),
     spill: memorySpill, // no file system: spilled runs live on the JS heap (see spill-memory.ts)
+    workers: unsupportedWorkers(WORKERD_NO_WORKERS), // the executor runs single-threaded
   };
 }
