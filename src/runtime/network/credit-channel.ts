@@ -517,6 +517,24 @@ class PortSender<E> extends SenderBase<E> {
     }
   }
 
+  /** A failed post (an event that cannot be cloned): thrown by the next send, sendEvent or close. */
+  private failure: Error | null = null;
+
+  override send(buffer: ArrayBuffer): void {
+    if (this.failure) throw this.failure;
+    super.send(buffer);
+  }
+
+  override sendEvent(event: E): void {
+    if (this.failure) throw this.failure;
+    super.sendEvent(event);
+  }
+
+  override close(): void {
+    if (this.failure) throw this.failure;
+    super.close();
+  }
+
   private post(): void {
     if (this.bye || (this.out.length === 0 && !this.endPending)) return;
     const msg: ItemsMessage = { k: K_ITEMS, items: this.out, backlog: this.backlog, end: this.endPending };
@@ -527,7 +545,13 @@ class PortSender<E> extends SenderBase<E> {
       this.endPending = false;
       this.endSent = true;
     }
-    this.port.postMessage(msg, transfer);
+    try {
+      this.port.postMessage(msg, transfer);
+    } catch (e) {
+      // Posting may run in a microtask, where a throw would be lost: keep it for the producer.
+      this.failure = new Error(`channel ${this.name}: could not post to the consumer: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      return;
+    }
     if (this.endSent) this.ended();
   }
 

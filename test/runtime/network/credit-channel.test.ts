@@ -452,4 +452,12 @@ test('over a MessagePort: cancel returns everything and the sender drops later s
   await until(() => pool.buffersInUse === 0, 'everything is back in the pool');
 });
 
+test('over a MessagePort: an event that cannot be posted fails the next send instead of vanishing in a microtask', async () => {
+  const { pool } = taggedPool(4);
+  const { sender } = portPair(pool, 2);
+  sender.sendEvent({ kind: 'watermark', timestamp: 1, fn: () => 1 } as unknown as Ev);
+  await tick();
+  assert.throws(() => sender.sendEvent(wm(2)), /could not post to the consumer/);
+});
+
 test.run();
