@@ -9,13 +9,21 @@
 //   +12  build schema descriptor     +16  build key descriptor
 //   +20  W (null bitmap bytes) of the build schema      +24  build field count
 //   +28  buckets address             +32  entries address        +36  matched bitmap address
-//   +40  1 if the build schema has string/bytes/any fields      +44..63 reserved (0)
+//   +40  1 if the build schema has string/bytes/any fields
+//   +44  bucket mode: 0 = by hash (bucket = hash & mask), 1 = direct (see joinFinish)
+//   +48  i64 smallest key (direct mode)                          +56..63 reserved (0)
 //   +64  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
 //   then entries: capacity × 12 bytes { u32 hash, u32 row address, u32 next entry index + 1 (0: end) }
 //   then the matched bitmap: one bit per entry, ceil(capacity / 64) × 8 bytes
 // A build row with a NULL key field gets an entry (so outer scans can emit it) but joins no chain:
 // NULL keys never match (SQL). Cost: 12 bytes per entry + 4 per bucket + 1 bit; insert O(1);
 // probe O(1 + chain length), with the stored hash rejecting most non-matches before a key compare.
+//
+// Direct mode ("perfect hashing", as DuckDB does for small integer key ranges): when the build side
+// has one integer key (i32 / i64 / timestamp / bool) whose values span at most nBuckets, joinFinish
+// relinks the chains by bucket = key − min. Every chain then holds exactly the entries of one key, in
+// the same (newest first) order as by hash, so the probe neither hashes nor compares keys and its
+// output is the same bytes. An insert after that relinks by hash again.
 //
 // ── Probe state (JOIN_PROBE_STATE_BYTES, u32 words; the host zeroes it and sets +4 = 16) ─────────
 //   +0 row index  +4 row byte offset  +8 phase (0 row start, 1 walking the chain, 2 row end)
@@ -41,7 +49,11 @@ import {
   JOIN_TABLE_HEADER_BYTES,
   STATUS_DONE,
   STATUS_FULL,
+  TYPE_BOOL,
   TYPE_F64,
+  TYPE_I32,
+  TYPE_I64,
+  TYPE_TIMESTAMP,
 } from './abi.generated';
 import { compareBytes } from './compare';
 import { fmix32, hashRow, hashRowSeeded, murmurWord64 } from './hash';
@@ -112,6 +124,7 @@ export function joinTableCount(t: usize): u32 {
  * table has no free entry (resultRow / resultOffset: the first row not inserted).
  */
 export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u32): u32 {
+  if (load<u32>(t, 44) != BUCKETS_BY_HASH) relinkByHash(t);
   const n = batchRowCount(batch);
   const schema = <usize>load<u32>(t, 12);
   const keys = <usize>load<u32>(t, 16);
@@ -146,6 +159,72 @@ export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u3
   store<u32>(t, count, 8);
   setResult(n, <u32>(row - batch), 0, 0);
   return STATUS_DONE;
+}
+
+// @ts-ignore: decorator
+@inline const BUCKETS_BY_HASH: u32 = 0;
+// @ts-ignore: decorator
+@inline const BUCKETS_DIRECT: u32 = 1;
+
+/** Relinks every chain by hash & mask (the entries keep their hashes), in insertion order. */
+function relinkByHash(t: usize): void {
+  const mask = load<u32>(t);
+  const keys = <usize>load<u32>(t, 16);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  const count = load<u32>(t, 8);
+  memory.fill(buckets, 0, (<usize>mask + 1) << 2);
+  for (let e: u32 = 0; e < count; e++) {
+    const ent = entries + <usize>e * ENTRY_BYTES;
+    if (anyKeyNull(<usize>load<u32>(ent, 4), keys)) continue;
+    const b = buckets + (<usize>(load<u32>(ent) & mask) << 2);
+    store<u32>(ent, load<u32>(b), 8);
+    store<u32>(b, e + 1);
+  }
+  store<u32>(t, BUCKETS_BY_HASH, 44);
+}
+
+/**
+ * Called after the last insert, before probing: switches the table to direct buckets when its one key
+ * field is an integer type and the non-NULL keys span at most nBuckets values (else leaves it by
+ * hash). Relinking walks the entries in insertion order, so chain order is as by hash. Returns the
+ * bucket mode (0 by hash, 1 direct). O(entries).
+ */
+export function joinFinish(t: usize): u32 {
+  if (load<u32>(t, 44) == BUCKETS_DIRECT) return BUCKETS_DIRECT;
+  const schema = <usize>load<u32>(t, 12);
+  const keys = <usize>load<u32>(t, 16);
+  if (keyCount(keys) != 1) return BUCKETS_BY_HASH;
+  const f = keyField(keys, 0);
+  const ty = descType(schema, f);
+  if (ty != TYPE_I64 && ty != TYPE_I32 && ty != TYPE_TIMESTAMP && ty != TYPE_BOOL) return BUCKETS_BY_HASH;
+  const mask = load<u32>(t);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  const count = load<u32>(t, 8);
+  const off = <usize>(8 + load<u32>(t, 20)) + (<usize>f << 3);
+  let lo = i64.MAX_VALUE;
+  let hi = i64.MIN_VALUE;
+  for (let e: u32 = 0; e < count; e++) {
+    const row = <usize>load<u32>(entries + <usize>e * ENTRY_BYTES, 4);
+    if (isNull(row, f)) continue;
+    const v = load<i64>(row + off);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (lo > hi || <u64>hi - <u64>lo > <u64>mask) return BUCKETS_BY_HASH;
+  memory.fill(buckets, 0, (<usize>mask + 1) << 2);
+  for (let e: u32 = 0; e < count; e++) {
+    const ent = entries + <usize>e * ENTRY_BYTES;
+    const row = <usize>load<u32>(ent, 4);
+    if (isNull(row, f)) continue;
+    const b = buckets + (<usize>(<u32>(<u64>load<i64>(row + off) - <u64>lo)) << 2);
+    store<u32>(ent, load<u32>(b), 8);
+    store<u32>(b, e + 1);
+  }
+  store<i64>(t, lo, 48);
+  store<u32>(t, BUCKETS_DIRECT, 44);
+  return BUCKETS_DIRECT;
 }
 
 /** Key equality of a probe row and a build row (no NULL keys): abi/abi.ts compare order == 0. */
@@ -256,21 +335,22 @@ function writeJoined(
   store<u32>(st, any, 20);
 }
 
-// ── Probe pipeline: rows are taken CHUNK at a time. For a chunk, pass 1 hashes every row's key and
-// keeps the bucket index, pass 2 loads the bucket heads (independent loads, so their cache misses
-// overlap), pass 3 touches each head entry and the key of its build row (same idea), then rows are
-// walked one by one as before. The per-chunk arrays are a static area (no allocation); a call that
-// resumes (STATUS_FULL) recomputes them from its first row, whose own chain position comes from the
-// state. Single fixed-width keys hash and compare as one 64-bit word (f64 canonicalized); joined rows
-// of fixed-width sides within one bitmap word are written as bitmap word + slot copies.
+// ── Probe pipeline: rows are taken CHUNK at a time. For a chunk, pass 1 hashes every row's key (or,
+// with direct buckets, subtracts the smallest key) and keeps the bucket index, pass 2 loads the bucket
+// heads (independent loads, so their cache misses overlap), then rows are walked one by one. (A third
+// pass that touched each head entry and its build row first was measured slower on the bench join,
+// with direct and hashed buckets alike, and was dropped.) An inner join of fixed-width rows by one key
+// field walks the chunk in a tight loop of its own; everything else takes the general loop. The
+// per-chunk arrays are a static area (no allocation); a call that resumes (STATUS_FULL) recomputes them
+// from its first row, whose own chain position comes from the state. Single fixed-width keys hash and
+// compare as one 64-bit word (f64 canonicalized); joined rows of fixed-width sides within one bitmap
+// word are written as bitmap word + slot copies.
 
 // @ts-ignore: decorator
 @inline const CHUNK: u32 = 128;
 /** Per chunk: u32 hash, u32 head entry index + 1 (0: none), u32 bucket index. */
 const chunkHash: usize = memory.data(<i32>(CHUNK * 4), 16);
 const chunkHead: usize = memory.data(<i32>(CHUNK * 4), 16);
-/** Keeps the touching loads of pass 3 observable. */
-const chunkSink: usize = memory.data(8, 8);
 
 // @ts-ignore: decorator
 @inline const KEY_GENERIC: u32 = 0;
@@ -278,6 +358,8 @@ const chunkSink: usize = memory.data(8, 8);
 @inline const KEY_WORD: u32 = 1;
 // @ts-ignore: decorator
 @inline const KEY_F64: u32 = 2;
+// @ts-ignore: decorator
+@inline const KEY_DIRECT: u32 = 3;
 
 /** Copies `bytes` (a multiple of 8) from src to dst, 16 then 8 at a time. */
 // @ts-ignore: decorator
@@ -358,12 +440,15 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   const bf = keyField(bk, 0);
   if (keyCount(pk) == 1) {
     const kt = descType(ps, pf);
-    if (kt == TYPE_F64) keyKind = KEY_F64;
+    if (load<u32>(t, 44) == BUCKETS_DIRECT) keyKind = KEY_DIRECT;
+    else if (kt == TYPE_F64) keyKind = KEY_F64;
     else if (!isVarType(kt)) keyKind = KEY_WORD;
   }
+  const minKey = load<u64>(t, 48);
   const pKeyOff = <usize>(8 + pw) + (<usize>pf << 3);
   const bKeyOff = <usize>(8 + bw) + (<usize>bf << 3);
-  const touchOff = keyKind != KEY_GENERIC ? bKeyOff : 8;
+  // inner join of fixed-width rows by a one-field key: the tight loop below
+  const fast = fixedOut && !useBitmap && keyKind != KEY_GENERIC && (mode & ~JOIN_BUILD_FIRST) == JOIN_EMIT_MATCH;
 
   let r = load<u32>(st);
   let row = batch + load<u32>(st, 4);
@@ -380,7 +465,14 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
       chunkEnd = min(n, r + CHUNK);
       const m = chunkEnd - chunkStart;
       let q = row;
-      if (keyKind != KEY_GENERIC) {
+      if (keyKind == KEY_DIRECT) {
+        // bucket = key − min; a key outside [min, min + mask] has no chain (hash unused)
+        for (let i: u32 = 0; i < m; i++) {
+          const d = load<u64>(q + pKeyOff) - minKey;
+          store<u32>(chunkHead + (<usize>i << 2), isNull(q, pf) || d > <u64>mask ? 0xffffffff : <u32>d);
+          q += rowLength(q);
+        }
+      } else if (keyKind != KEY_GENERIC) {
         for (let i: u32 = 0; i < m; i++) {
           const hi = hashKeyWord(q + pKeyOff, keyKind);
           store<u32>(chunkHash + (<usize>i << 2), hi);
@@ -405,20 +497,52 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
         const b = load<u32>(p);
         store<u32>(p, b == 0xffffffff ? 0 : load<u32>(buckets + (<usize>b << 2)));
       }
-      // pass 3: touch the head entries and their build rows' first words
-      let sink: u64 = 0;
-      for (let i: u32 = 0; i < m; i++) {
-        const x = load<u32>(chunkHead + (<usize>i << 2));
-        if (x != 0) {
-          const ent = entries + <usize>(x - 1) * ENTRY_BYTES;
-          sink += <u64>load<u32>(ent, 4);
+    }
+    if (fast) {
+      // the rest of the chunk in a tight loop (output header kept in locals)
+      let used = load<u32>(out, 4);
+      let cnt = load<u32>(out, 8);
+      while (r < chunkEnd) {
+        if (phase == 0) {
+          const i = <usize>(r - chunkStart) << 2;
+          e = load<u32>(chunkHead + i);
+          h = load<u32>(chunkHash + i);
         }
+        while (e != 0) {
+          const ent = entries + <usize>(e - 1) * ENTRY_BYTES;
+          const b = <usize>load<u32>(ent, 4);
+          let eq: bool;
+          if (keyKind == KEY_DIRECT) eq = true;
+          else if (load<u32>(ent) != h) eq = false;
+          else if (keyKind == KEY_WORD) eq = load<u64>(row + pKeyOff) == load<u64>(b + bKeyOff);
+          else {
+            const x = load<f64>(row + pKeyOff);
+            const y = load<f64>(b + bKeyOff);
+            eq = x == y || (x != x && y != y);
+          }
+          if (eq) {
+            if (<u64>used + <u64>fixedSize > <u64>cap) {
+              store<u32>(out, used, 4);
+              store<u32>(out, cnt, 8);
+              saveProbe(st, r, <u32>(row - batch), 1, e, h, 1);
+              setResult(r, <u32>(row - batch), 0, fixedSize);
+              return STATUS_FULL;
+            }
+            const dst = out + used;
+            used += fixedSize;
+            cnt++;
+            if (buildFirst) writeJoinedFixed(dst, fixedSize, b, bn, row, pn);
+            else writeJoinedFixed(dst, fixedSize, row, pn, b, bn);
+          }
+          e = load<u32>(ent, 8);
+        }
+        phase = 0;
+        row += rowLength(row);
+        r++;
       }
-      for (let i: u32 = 0; i < m; i++) {
-        const x = load<u32>(chunkHead + (<usize>i << 2));
-        if (x != 0) sink ^= load<u64>(<usize>load<u32>(entries + <usize>(x - 1) * ENTRY_BYTES, 4) + touchOff);
-      }
-      store<u64>(chunkSink, sink);
+      store<u32>(out, used, 4);
+      store<u32>(out, cnt, 8);
+      continue;
     }
     if (phase == 0) {
       any = 0;
@@ -435,10 +559,12 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
     if (phase == 1) {
       while (e != 0) {
         const ent = entries + <usize>(e - 1) * ENTRY_BYTES;
-        if (load<u32>(ent) == h) {
+        // direct buckets: every entry of the chain has the probe row's key
+        if (keyKind == KEY_DIRECT || load<u32>(ent) == h) {
           const b = <usize>load<u32>(ent, 4);
           let eq: bool;
-          if (keyKind == KEY_WORD) eq = load<u64>(row + pKeyOff) == load<u64>(b + bKeyOff);
+          if (keyKind == KEY_DIRECT) eq = true;
+          else if (keyKind == KEY_WORD) eq = load<u64>(row + pKeyOff) == load<u64>(b + bKeyOff);
           else if (keyKind == KEY_F64) {
             const x = load<f64>(row + pKeyOff);
             const y = load<f64>(b + bKeyOff);

@@ -30,6 +30,7 @@ export interface JoinExports {
   joinTableInit(t: number, capacity: number, nBuckets: number, schemaDesc: number, keyDesc: number): void;
   joinTableCount(t: number): number;
   joinBuild(t: number, batch: number, startRow: number, startOffset: number): number;
+  joinFinish(t: number): number;
   joinProbe(t: number, batch: number, schemaDesc: number, keyDesc: number, mode: number, state: number, out: number, cap: number): number;
   joinScan(t: number, mode: number, probeFields: number, state: number, out: number, cap: number): number;
   joinPartition(batch: number, schemaDesc: number, keyDesc: number, seed: number, bits: number, dropNullKeys: number, table: number, startRow: number, startOffset: number): number;
@@ -241,6 +242,7 @@ export class JoinTable {
   private readonly probeRegion: number;
   private readonly allocWide: (bytes: number) => number;
   private wideDescs = 0;
+  private finished = false;
   readonly capacity: number;
 
   /** Budget bytes a table of `capacity` rows over `schema` takes (table, descriptors, state). */
@@ -281,6 +283,7 @@ export class JoinTable {
 
   /** Inserts every row of a batch (which must stay in place while the table lives). */
   insert(batch: ManagedBatch): void {
+    this.finished = false;
     const st = this.x.joinBuild(this.region, batch.ptr, 0, BATCH_HEADER_BYTES);
     if (st === STATUS_FULL) throw new SluiceError(`join table of ${this.capacity} entries is full`, { domain: 'internal' });
     if (st !== STATUS_DONE) throw unexpected('joinBuild', st);
@@ -315,6 +318,11 @@ export class JoinTable {
     if (id !== schema.id) throw new SchemaMismatchError(`probe batch has schema id ${id}, expected ${schema.id} for ${schema}`);
     const pd = this.probeDesc(schema, keys);
     const kdp = pd + 4 * (1 + schema.types.length);
+    if (!this.finished) {
+      // after the last insert: direct buckets for a dense integer key (assembly/join.ts joinFinish)
+      this.x.joinFinish(this.region);
+      this.finished = true;
+    }
     const u32 = this.k.memory.u32;
     const s = this.state >>> 2;
     u32.fill(0, s, s + 8);

@@ -203,6 +203,66 @@ for (const { name, debug } of BUILDS) {
       assert.equal(rowMultiset(got.flat()), rowMultiset(kept));
     });
   });
+  test(`[${name}] hash join: dense integer keys (direct buckets), the inner-join fast path, inserts after probing`, async () => {
+    const k = await kernelsFor(debug);
+    await forSeeds('join/direct', 60, (rng) => {
+      const kind = rng.pick(['i32', 'i64', 'timestamp', 'bool'] as const);
+      const extra = (): RefField[] => Array.from({ length: rng.range(0, 3) }, () => ({ kind: rng.pick(['i32', 'i64', 'f64', 'bool'] as const), nullable: rng.bool(0.3) }));
+      const L: RefField[] = [{ kind, nullable: rng.bool(0.5) }, ...extra()];
+      const R: RefField[] = [...extra(), { kind, nullable: rng.bool(0.5) }];
+      const rk = R.length - 1;
+      const base = kind === 'bool' ? 0 : rng.pick([0, 7, -40, 1_000_000]);
+      const span = kind === 'bool' ? 2 : rng.pick([1, 4, 50, 300]);
+      const key = (f: RefField): RefValue => {
+        if (f.nullable && rng.bool(0.1)) return null;
+        const v = Math.max(kind === 'timestamp' ? 0 : -Infinity, base + rng.int(span + (rng.bool(0.1) ? 20 : 0)) - (rng.bool(0.05) ? 10 : 0));
+        return kind === 'bool' ? v % 2 === 1 : kind === 'i64' ? BigInt(v) : v;
+      };
+      const side = (f: RefField[], ki: number, n: number): Uint8Array[] => {
+        const rows = randomRows(rng, f, n, { small: true });
+        for (const r of rows) r[ki] = key(f[ki]!);
+        const out: Uint8Array[] = [];
+        for (let i = 0; i < rows.length; ) {
+          const t = rng.range(1, 80);
+          out.push(encodeBatch(f, rows.slice(i, i + t)));
+          i += t;
+        }
+        return out;
+      };
+      const lb = side(L, 0, rng.pick([1, 20, 200]));
+      const rb = side(R, rk, rng.pick([1, 20, 200]));
+      const type = rng.bool(0.5) ? 'inner' : rng.pick(JOIN_TYPES);
+      const buildSide = rng.bool(0.7) ? 'right' : 'left';
+      const cap = rng.pick(CAPACITIES);
+      const spec = { type, left: schemaOf(L), right: schemaOf(R), leftKeys: [0], rightKeys: [rk], buildSide } as const;
+      const { schema, batches } = hashJoin(k, spec, lb, rb, { outputBytes: cap });
+      const what = `${type} ${kind} build=${buildSide} cap ${cap}`;
+      assert.equal(rowMultiset(checkBatches(batches, fieldsOf(schema), cap, what)), rowMultiset(refJoin(type, L, R, [0], [rk], lb, rb)), what);
+      // a table probed (direct buckets), then given more rows (relinked by hash), then probed again
+      const plan = planJoin({ ...spec, type: 'inner', buildSide: 'right' });
+      const more = side(R, rk, 30);
+      const held = [...rb, ...more].map((b) => k.copyIn(b, plan.build.schema));
+      const pb = lb.map((b) => k.copyIn(b, plan.probe.schema));
+      const t = new JoinTable(k, plan.build.schema, plan.build.keys, held.reduce((s, b) => s + k.rowCount(b), 0));
+      const out = new JoinOutput(k, plan.output.id, cap);
+      try {
+        for (const b of held.slice(0, rb.length)) t.insert(b);
+        for (const b of pb) t.probe(plan.probe.schema, plan.probe.keys, b, plan.probeMode, out);
+        out.flush();
+        const first = out.drain().flatMap(batchRows);
+        assert.equal(rowMultiset(first), rowMultiset(refJoin('inner', L, R, [0], [rk], lb, rb)), `${what}: before more rows`);
+        for (const b of held.slice(rb.length)) t.insert(b);
+        for (const b of pb) t.probe(plan.probe.schema, plan.probe.keys, b, plan.probeMode, out);
+        out.flush();
+        const second = out.drain().flatMap(batchRows);
+        assert.equal(rowMultiset(second), rowMultiset(refJoin('inner', L, R, [0], [rk], lb, [...rb, ...more])), `${what}: after more rows`);
+      } finally {
+        t.close();
+        out.dispose();
+        for (const b of [...held, ...pb]) k.free(b);
+      }
+    });
+  });
 }
 
 test('join: JoinTable / JoinOutput free their memory', async () => {
