@@ -157,15 +157,38 @@ export function joinExports(k: Kernels): JoinExports {
   return k.raw as unknown as JoinExports;
 }
 
+/** Options of {@link JoinOutput}. */
+export interface JoinOutputOptions {
+  /**
+   * Extra buffers (allocated up front, `capacity` bytes each) for handing out full batches as views
+   * instead of copies ({@link JoinOutput.take}); 0 (the default) copies every batch.
+   */
+  reuseBuffers?: number;
+}
+
+/** A completed output batch: a copy, or (reuse) a buffer in managed memory. */
+type Done = Uint8Array | { ptr: number; len: number };
+
 /**
- * A resumable output batch in managed memory: kernels append rows; `full()` copies it out (or, for a
- * row larger than an empty buffer, gives it a buffer of its own); `drain()` hands over what is done.
+ * A resumable output batch in managed memory: kernels append rows; `full()` sets the batch aside (a
+ * copy, or with spare buffers the buffer itself) and starts an empty one (for a row larger than an
+ * empty buffer, a buffer of its own); `drain()` / `take()` hand over what is done.
+ *
+ * With `reuseBuffers`, `take()` yields views into the buffers instead of copies, which saves copying
+ * every output byte out of linear memory and the garbage the copies make. A view is valid until the
+ * consumer asks for the next batch after it, and only while the kernel instance does not grow its
+ * memory (a growth detaches every view). Buffers come back on the first `full()` / `flush()` after
+ * the batches of a `take()` were consumed; when none is free (a kernel call completed more batches
+ * than there are spares), the batch is copied.
  */
 export class JoinOutput {
-  readonly done: Uint8Array[] = [];
-  private readonly base: number;
+  private readonly done: Done[] = [];
+  private readonly bufs: number[] = []; // the first buffer, then the spares
+  private readonly free: number[] = []; // spares to write into next
+  private readonly lent: number[] = []; // buffers handed out by take()
   private readonly allocOwn: (bytes: number) => number;
   private own = 0;
+  private cur: number;
   ptr: number;
   cap: number;
   constructor(
@@ -174,49 +197,83 @@ export class JoinOutput {
     private readonly capacity: number,
     alloc: (bytes: number) => number = (b) => k.memory.alloc(b),
     private readonly release: (ptr: number) => void = (p) => k.memory.free(p),
+    opts: JoinOutputOptions = {},
   ) {
-    this.base = this.ptr = alloc(capacity);
-    this.cap = capacity;
     this.allocOwn = alloc;
+    try {
+      for (let i = 0; i <= (opts.reuseBuffers ?? 0); i++) this.bufs.push(alloc(capacity));
+    } catch (e) {
+      for (const p of this.bufs) release(p);
+      throw e;
+    }
+    this.free.push(...this.bufs.slice(1));
+    this.cur = this.ptr = this.bufs[0]!;
+    this.cap = capacity;
     k.raw.initBatch(this.ptr, schemaId);
   }
   /** Handles STATUS_FULL for a row of `need` bytes. */
   full(need: number): void {
     if (this.k.memory.u32[(this.ptr >>> 2) + 2]! > 0) {
       this.flush();
-      if (this.own !== 0) {
-        this.release(this.own);
-        this.own = 0;
-        this.ptr = this.base;
-        this.cap = this.capacity;
-      }
-    } else {
-      this.cap = BATCH_HEADER_BYTES + need;
-      this.own = this.ptr = this.allocOwn(this.cap);
+      return;
     }
+    this.cap = BATCH_HEADER_BYTES + need;
+    this.own = this.ptr = this.allocOwn(this.cap);
     this.k.raw.initBatch(this.ptr, this.schemaId);
   }
-  /** Copies out the current batch if it has rows and starts an empty one. */
+  /** Sets the current batch aside if it has rows and starts an empty one. */
   flush(): void {
     const u32 = this.k.memory.u32;
-    if (u32[(this.ptr >>> 2) + 2]! > 0) this.done.push(this.k.memory.u8.slice(this.ptr, this.ptr + u32[(this.ptr >>> 2) + 1]!));
+    const len = u32[(this.ptr >>> 2) + 1]!;
+    const rows = u32[(this.ptr >>> 2) + 2]!;
     if (this.own !== 0) {
-      // a large row's own buffer is not kept between flushes
+      // a large row's own buffer: copied, and not kept between flushes
+      if (rows > 0) this.done.push(this.k.memory.u8.slice(this.ptr, this.ptr + len));
       this.release(this.own);
       this.own = 0;
-      this.ptr = this.base;
-      this.cap = this.capacity;
+    } else if (rows > 0) {
+      // what take() handed out has been consumed by now: the kernels only run between take()s
+      if (this.lent.length > 0) this.free.push(...this.lent.splice(0));
+      const next = this.free.pop();
+      if (next === undefined) {
+        this.done.push(this.k.memory.u8.slice(this.ptr, this.ptr + len));
+      } else {
+        this.done.push({ ptr: this.cur, len });
+        this.cur = next;
+      }
     }
+    this.ptr = this.cur;
+    this.cap = this.capacity;
     this.k.raw.initBatch(this.ptr, this.schemaId);
   }
-  /** The completed batches so far (removed from the output). */
+  /** The completed batches so far, as copies (removed from the output). */
   drain(): Uint8Array[] {
-    return this.done.splice(0);
+    const m = this.k.memory;
+    return this.done.splice(0).map((d) => {
+      if (d instanceof Uint8Array) return d;
+      this.lent.push(d.ptr);
+      return m.u8.slice(d.ptr, d.ptr + d.len);
+    });
+  }
+  /**
+   * The completed batches so far (removed from the output): copies, or views into spare buffers, each
+   * view made when it is yielded and valid until the next batch is asked for.
+   */
+  *take(): Generator<Uint8Array> {
+    for (const d of this.done.splice(0)) {
+      if (d instanceof Uint8Array) {
+        yield d;
+      } else {
+        this.lent.push(d.ptr);
+        yield this.k.memory.u8.subarray(d.ptr, d.ptr + d.len);
+      }
+    }
   }
   dispose(): void {
     if (this.own !== 0) this.release(this.own);
     this.own = 0;
-    this.release(this.base);
+    for (const p of this.bufs.splice(0)) this.release(p);
+    this.free.length = this.lent.length = 0;
   }
 }
 

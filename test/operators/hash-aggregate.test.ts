@@ -1,11 +1,13 @@
 // Tests the HashAggregator operator on every runtime: random GROUP BYs with budgets so small that every
 // run spills (recursively) give the same groups and values as the in-memory run and as the reference
 // (f64 sums/averages within a relative tolerance: spilling changes the order of additions); spill
-// files are all deleted on success, on early stop and on failure; DISTINCT; global aggregates.
+// files are all deleted on success, on early stop and on failure; DISTINCT; global aggregates; trusted
+// input gives the same output, and a trusted batch of another schema is still refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SEGMENT_BYTES } from '../../bindings/abi.generated.ts';
 import { AggregateOverflowError } from '../../bindings/aggregate.ts';
+import { SchemaMismatchError } from '../../src/core/errors.ts';
 import { HashAggregator } from '../../src/operators/batch/hash-aggregate.ts';
 import { createMemorySpillStore } from '../../src/platform/spill-memory.ts';
 import { encodeBatch, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
@@ -81,8 +83,11 @@ test('hash aggregate: spilling runs == in-memory run == reference; no spill file
     const store = await createMemorySpillStore();
     const before = k.memory.bytesInUse;
     try {
-      const small = new HashAggregator({ kernels: k, schema, keys: c.keys, aggs: specs, budget: rng.range(5, 7) * SEGMENT_BYTES, spill: store, outputBytes: rng.pick([64, 1024, 32768]), chunkBytes: rng.pick([128, 256, 1024]) });
+      const smallOpts = { kernels: k, schema, keys: c.keys, aggs: specs, budget: rng.range(5, 7) * SEGMENT_BYTES, spill: store, outputBytes: rng.pick([64, 1024, 32768]), chunkBytes: rng.pick([128, 256, 1024]) };
+      const small = new HashAggregator(smallOpts);
       const got = await collect(small.run(c.batches));
+      const trusted = await collect(new HashAggregator({ ...smallOpts, trusted: true }).run(c.batches));
+      assert.equal(trusted, got, 'trusted input: the same rows in the same order');
       if (small.stats.spills > 0) spilledCases++;
       if (small.stats.maxLevel > 1) deep++;
       const big = new HashAggregator({ kernels: k, schema, keys: c.keys, aggs: specs, budget: 64 << 20, spill: store });
@@ -153,6 +158,23 @@ test('hash aggregate: early stop and failure delete every spill file; own store 
   });
   assert.is((await collect(c.run(batches))).length, 16000);
   assert.ok(made?.closed, 'own store closed');
+});
+
+test('hash aggregate: a trusted batch of another schema is refused', async () => {
+  const k = await kernelsFor(false);
+  const fields: RefField[] = [{ kind: 'i32', nullable: false }, { kind: 'i64', nullable: false }];
+  const other: RefField[] = [{ kind: 'i64', nullable: false }, { kind: 'i64', nullable: false }];
+  const store = await createMemorySpillStore();
+  const before = k.memory.bytesInUse;
+  const a = new HashAggregator({ kernels: k, schema: schemaOf(fields), keys: [0], aggs: [{ op: 'count' }], budget: 5 * SEGMENT_BYTES, spill: store, trusted: true });
+  try {
+    await collect(a.run([encodeBatch(other, [[1n, 2n]])]));
+    assert.unreachable('schema mismatch');
+  } catch (e) {
+    assert.ok(e instanceof SchemaMismatchError, String(e));
+  }
+  assert.is(k.memory.bytesInUse, before);
+  await store.close();
 });
 
 test('hash aggregate: DISTINCT and a global aggregate over empty input (one row of NULLs and 0)', async () => {

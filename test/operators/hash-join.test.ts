@@ -2,11 +2,12 @@
 // results equal the all-in-memory join (bindings/join.ts hashJoin) as multisets, for every join type
 // and both build sides; a hot key larger than the budget goes through the block-nested-loop fallback;
 // small cases agree with the nested-loop reference; no spill file and no managed memory is left over,
-// on success, on failure (a corrupt input batch) and on early close.
+// on success, on failure (a corrupt input batch) and on early close; reused output buffers and trusted
+// inputs give the same batches, byte for byte and in order, as copies and validated inputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hashJoin, JOIN_TYPES, loadKernels, type JoinType, type Kernels } from '../../bindings/index.ts';
-import { CorruptBatchError } from '../../src/core/errors.ts';
+import { CorruptBatchError, SchemaMismatchError } from '../../src/core/errors.ts';
 import { HybridHashJoin } from '../../src/operators/batch/hash-join.ts';
 import { detectPlatform } from '../../src/platform/index.ts';
 import type { SpillStore } from '../../src/platform/types.ts';
@@ -57,7 +58,12 @@ function sides(rng: Rng, nl: number, nr: number, distinct: number) {
   return { lb: cut(rng, LF, lrows), rb: cut(rng, RF, rrows) };
 }
 
-async function runJoin(type: JoinType, lb: Uint8Array[], rb: Uint8Array[], opts: { buildSide?: 'left' | 'right'; budget?: number; outputBytes?: number } = {}) {
+async function runJoin(
+  type: JoinType,
+  lb: Uint8Array[],
+  rb: Uint8Array[],
+  opts: { buildSide?: 'left' | 'right'; budget?: number; outputBytes?: number; reuseOutput?: boolean; trusted?: boolean } = {},
+) {
   const kk = await k();
   const st = await store();
   const before = kk.memory.bytesInUse;
@@ -66,16 +72,19 @@ async function runJoin(type: JoinType, lb: Uint8Array[], rb: Uint8Array[], opts:
       kernels: kk,
       spill: st,
       type,
-      left: { schema: schemaOf(LF), keys: [0], batches: lb },
-      right: { schema: schemaOf(RF), keys: [1], batches: rb },
+      left: { schema: schemaOf(LF), keys: [0], batches: lb, trusted: opts.trusted },
+      right: { schema: schemaOf(RF), keys: [1], batches: rb, trusted: opts.trusted },
       buildSide: opts.buildSide,
       budgetBytes: opts.budget ?? BUDGET,
       outputBytes: opts.outputBytes,
+      reuseOutput: opts.reuseOutput,
     });
-    const got = await collect(join);
+    // a reused batch is valid until the next is asked for: keep a copy
+    const got: Uint8Array[] = [];
+    for await (const b of join) got.push(opts.reuseOutput ? b.slice() : b);
     assert.is(st.stats.filesLive, 0, 'no spill file left');
     assert.is(kk.memory.bytesInUse, before, 'no managed memory left');
-    return { rows: got.flatMap(batchRows), stats: join.stats, written: st.stats.batchesWritten };
+    return { batches: got, rows: got.flatMap(batchRows), stats: join.stats, written: st.stats.batchesWritten };
   } finally {
     await st.close();
   }
@@ -127,6 +136,62 @@ test('hybrid hash join: one hot key larger than the budget (block-nested-loop fa
       }
     }
   });
+});
+
+test('hybrid hash join: reused output buffers and trusted inputs give the same batches in the same order', async () => {
+  // spare output buffers take budget, so a join that spills may spill other partitions (rows then come
+  // in another order): there the rows are compared as multisets, elsewhere the batches byte for byte
+  const same = async (type: JoinType, lb: Uint8Array[], rb: Uint8Array[], budget: number, rng: Rng) => {
+    const buildSide = rng.bool() ? 'left' : 'right';
+    const outputBytes = rng.pick([64, 1024, 32768]);
+    const base = await runJoin(type, lb, rb, { buildSide, budget, outputBytes });
+    const what = `${type} build=${buildSide} budget ${budget} out ${outputBytes}`;
+    for (const o of [{ reuseOutput: true }, { trusted: true }, { reuseOutput: true, trusted: true }]) {
+      const got = await runJoin(type, lb, rb, { buildSide, budget, outputBytes, ...o });
+      if (o.reuseOutput && (got.stats.spilledPartitions > 0 || base.stats.spilledPartitions > 0)) {
+        assert.equal(rowMultiset(got.rows), rowMultiset(base.rows), `${what} ${JSON.stringify(o)}: rows`);
+        continue;
+      }
+      assert.is(got.batches.length, base.batches.length, `${what} ${JSON.stringify(o)}: batch count`);
+      got.batches.forEach((b, i) => assert.equal(b, base.batches[i], `${what} ${JSON.stringify(o)}: batch ${i}`));
+    }
+    return base.stats;
+  };
+  await forSeeds('hybrid/reuse', 2, async (rng) => {
+    const { lb, rb } = sides(rng, 3000, 2500, rng.pick([30, 3000]));
+    for (const type of JOIN_TYPES) for (const budget of [BUDGET, 16 << 20]) await same(type, lb, rb, budget, rng);
+    // spilling with spare output buffers (they are taken from 2 MiB of budget on)
+    const big = sides(rng, 30000, 25000, rng.pick([3000, 100000]));
+    for (const type of [rng.pick(JOIN_TYPES), 'inner' as const]) {
+      const st = await same(type, big.lb, big.rb, 2 << 20, rng);
+      assert.ok(st.spilledPartitions > 0, `${type}: spilled at 2 MiB`);
+    }
+  });
+  // a trusted batch still has its header checked: another schema is refused
+  const kk = await k();
+  const st = await store();
+  const before = kk.memory.bytesInUse;
+  try {
+    const { lb } = sides(new (await import('../reference/random.ts')).Rng(3), 10, 0, 5);
+    const join = new HybridHashJoin({
+      kernels: kk,
+      spill: st,
+      type: 'inner',
+      left: { schema: schemaOf(LF), keys: [0], batches: lb, trusted: true },
+      right: { schema: schemaOf(RF), keys: [1], batches: lb, trusted: true },
+      budgetBytes: BUDGET,
+    });
+    let err: unknown;
+    try {
+      await collect(join);
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof SchemaMismatchError, String(err));
+    assert.is(kk.memory.bytesInUse, before);
+  } finally {
+    await st.close();
+  }
 });
 
 test('hybrid hash join: build side by estimate; corrupt input and early close leave nothing behind', async () => {

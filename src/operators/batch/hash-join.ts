@@ -7,12 +7,15 @@
 // probe rows (in the JS heap, 1 bit per row) so outer / semi / anti results stay exact.
 //
 // Memory (all from the kernel pool, counted against `budgetBytes` and the reservation if one is given):
-//   output batch (outputBytes) + staging (2^bits × STAGE_BYTES) + the input batch being loaded
-//   + in-memory build chunks (32 KiB segments, rows packed) + their tables (~20 bytes per row).
+//   output batch (outputBytes; with reuseOutput and ≥ 2 MiB of budget, 3 spares) + staging
+//   (2^bits × STAGE_BYTES) + the input batch being loaded + in-memory build chunks (32 KiB segments,
+//   rows packed) + their tables (~20 bytes per row).
+// Inputs marked `trusted` (made by Sluice) skip row validation on the way in; spilled batches read
+// back are always validated.
 // Cost: in memory, one copy of each build row and one pass over each probe row; spilled, each
 // recursion level writes and reads its spilled rows once more.
 
-import { JOIN_EMIT_PROBE_MATCHED, JOIN_EMIT_PROBE_UNMATCHED, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
+import { BATCH_MAGIC, JOIN_EMIT_PROBE_MATCHED, JOIN_EMIT_PROBE_UNMATCHED, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import { JoinOutput, JoinTable, partitionForJoin, planJoin, type JoinPlan, type JoinType } from '../../../bindings/join.ts';
 import { keyDescriptor, schemaDescriptor, type Kernels, type ManagedBatch } from '../../../bindings/kernels.ts';
 import { MemoryBudgetError } from '../../core/errors.ts';
@@ -27,6 +30,12 @@ export interface JoinInput {
   batches: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Estimated bytes of the input; the smaller side builds (when both sides give one). */
   estimatedBytes?: number;
+  /**
+   * The batches were made by Sluice itself (a kernel, the batch writer, an operator) or checked once
+   * already, so they are not validated again on the way in (spilled batches read back always are).
+   * A malformed batch passed as trusted gives wrong rows or a WebAssembly trap, not a CorruptBatchError.
+   */
+  trusted?: boolean;
 }
 
 /** Options of {@link HybridHashJoin}. */
@@ -47,6 +56,15 @@ export interface HybridHashJoinOptions {
   outputBytes?: number;
   /** Most partition bits per level (default 5: up to 32 partitions). */
   maxPartitionBits?: number;
+  /**
+   * Yield views into the operator's output buffers instead of copies: each batch is valid until the
+   * next one is asked for, and only while nothing allocates in the same kernel instance (copy it with
+   * `slice()` to keep it, or before handing it to another operator of this instance). Saves copying
+   * every output byte out of managed memory; costs 3 more output buffers of budget, taken only when
+   * the budget is at least 2 MiB (below that, and whenever a kernel call completes more batches than
+   * there are spare buffers, batches are copied as without this option).
+   */
+  reuseOutput?: boolean;
 }
 
 /** What a run did (for tests and explain output). */
@@ -65,6 +83,9 @@ const STAGE_BYTES = 4096;
 const MIN_BUDGET = 8 * SEGMENT_BYTES;
 const MAX_LEVEL = 6;
 const LEVEL_SEED = 0x9e3779b9;
+/** reuseOutput: spare output buffers, and the least budget (64 segments) for which they are taken. */
+const REUSE_BUFFERS = 3;
+const REUSE_MIN_BUDGET = 64 * SEGMENT_BYTES;
 
 type Ptr = number;
 
@@ -247,6 +268,13 @@ interface Part {
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
+/** Magic, byteLength (= the bytes copied in) and schema id of a batch in managed memory. */
+function trustedHeaderOk(k: Kernels, b: ManagedBatch, schema: Schema): boolean {
+  const u32 = k.memory.u32;
+  const w = b.ptr >>> 2;
+  return u32[w] === BATCH_MAGIC && u32[w + 1] === b.byteLength && u32[w + 3] === schema.id;
+}
+
 async function* concat(...sources: Source[]): AsyncGenerator<Uint8Array> {
   for (const s of sources) for await (const b of s) yield b;
 }
@@ -323,21 +351,31 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
       const { plan } = this;
       const build = plan.buildSide === 'left' ? this.opts.left : this.opts.right;
       const probe = plan.buildSide === 'left' ? this.opts.right : this.opts.left;
-      this.out = new JoinOutput(this.k, plan.output.id, this.outputBytes, (b) => this.budget.alloc(b, 'the output batch'), (p) => this.budget.free(p));
+      this.out = new JoinOutput(
+        this.k,
+        plan.output.id,
+        this.outputBytes,
+        (b) => this.budget.alloc(b, 'the output batch'),
+        (p) => this.budget.free(p),
+        // spare output buffers, when the budget is large enough that 3 more segments do not matter
+        { reuseBuffers: this.opts.reuseOutput && this.budget.bytes >= REUSE_MIN_BUDGET ? REUSE_BUFFERS : 0 },
+      );
       const bits = Math.max(1, Math.min(this.maxBits, Math.floor(Math.log2(this.budget.bytes / 8 / STAGE_BYTES))));
       const descBytes = 8 * (4 + Math.max(build.schema.types.length, probe.schema.types.length) + 2 * plan.build.keys.length);
       this.stage = new Stage(this.k, this.budget, 1 << bits, descBytes);
-      yield* this.pass(build.batches, probe.batches, 0);
+      yield* this.pass(build.batches, probe.batches, 0, build.trusted === true, probe.trusted === true);
     } finally {
       await this.cleanup();
     }
   }
 
-  /** Copies a batch into managed memory and validates it (freed by the caller). */
-  private load(bytes: Uint8Array, schema: Schema): ManagedBatch {
+  /** Copies a batch into managed memory and, unless `trusted`, validates it (freed by the caller). */
+  private load(bytes: Uint8Array, schema: Schema, trusted = false): ManagedBatch {
     const ptr = this.budget.alloc(bytes.length, 'an input batch');
     this.k.memory.u8.set(bytes, ptr);
     const b = { ptr, byteLength: bytes.length };
+    // trusted: the header is still checked (four words); a bad one gets the full validation's error
+    if (trusted && trustedHeaderOk(this.k, b, schema)) return b;
     try {
       this.k.validate(schema, b);
     } catch (e) {
@@ -357,17 +395,17 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     return t;
   }
 
-  private *drain(): Generator<Uint8Array> {
-    for (const b of this.out!.drain()) yield b;
+  private drain(): Generator<Uint8Array> {
+    return this.out!.take();
   }
 
   /** Probes every probe batch against one table (no partitioning); then the build side's own rows. */
-  private async *joinInMemory(chunks: Chunks, probe: Source): AsyncGenerator<Uint8Array> {
+  private async *joinInMemory(chunks: Chunks, probe: Source, probeTrusted: boolean): AsyncGenerator<Uint8Array> {
     const { plan } = this;
     const table = this.newTable(chunks);
     try {
       for await (const bytes of probe) {
-        const mb = this.load(bytes, plan.probe.schema);
+        const mb = this.load(bytes, plan.probe.schema, probeTrusted);
         try {
           table.probe(plan.probe.schema, plan.probe.keys, mb, plan.probeMode, this.out!);
         } finally {
@@ -411,7 +449,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
   }
 
   /** One level: in memory if the build side fits, else partition, spill, recurse. */
-  private async *pass(build: Source, probe: Source, level: number): AsyncGenerator<Uint8Array> {
+  private async *pass(build: Source, probe: Source, level: number, buildTrusted = false, probeTrusted = false): AsyncGenerator<Uint8Array> {
     const { plan } = this;
     this.stats.maxLevel = Math.max(this.stats.maxLevel, level);
     const chunks = new Chunks(this.k, this.budget, plan.build.schema.id);
@@ -421,7 +459,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
       for (;;) {
         const r = await it.next();
         if (r.done) break;
-        const mb = this.load(r.value, plan.build.schema);
+        const mb = this.load(r.value, plan.build.schema, buildTrusted);
         let ok: boolean;
         try {
           ok = chunks.append(mb.ptr, (rows) => this.tableBytes(rows));
@@ -434,7 +472,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
         }
       }
       if (overflow === undefined) {
-        yield* this.joinInMemory(chunks, probe);
+        yield* this.joinInMemory(chunks, probe, probeTrusted);
         return;
       }
       // does not fit: what is in memory goes to a raw spill file, then everything is partitioned
@@ -443,7 +481,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
       const rawFile = await this.finish(raw);
       const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => it };
       try {
-        yield* this.partitioned(concat(rawFile!.read(), [overflow], rest), probe, level);
+        yield* this.partitioned(concat(rawFile!.read(), [overflow], rest), probe, level, probeTrusted);
       } finally {
         await this.drop(rawFile);
       }
@@ -453,7 +491,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     }
   }
 
-  private async *partitioned(build: Source, probe: Source, level: number): AsyncGenerator<Uint8Array> {
+  private async *partitioned(build: Source, probe: Source, level: number, probeTrusted = false): AsyncGenerator<Uint8Array> {
     const { plan } = this;
     const stage = this.stage!;
     const P = stage.n;
@@ -532,7 +570,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
         }
       };
       for await (const bytes of probe) {
-        const mb = this.load(bytes, plan.probe.schema);
+        const mb = this.load(bytes, plan.probe.schema, probeTrusted);
         try {
           partitionForJoin(this.k, plan.probe.schema, plan.probe.keys, mb, seed, bits, plan.probe.dropNullKeys, stage.table, (p, need) => stage.full(p, need, takeProbe), stage.descs);
         } finally {
