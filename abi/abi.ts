@@ -116,5 +116,5 @@ export const ABI = {
   // which part of the aggregation table is full after STATUS_FULL (resultIndex)
   AGG_FULL_HEAP: 0,
   AGG_FULL_DIRECTORY: 1,
-  AGG_STATE_BYTES: 32,
+  AGG_STATE_BYTES: 64,
 } as const;

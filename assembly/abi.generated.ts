@@ -49,4 +49,4 @@ export const AGG_MERGE_COUNT: u32 = 7;
 export const AGG_MERGE_AVG: u32 = 8;
 export const AGG_FULL_HEAP: u32 = 0;
 export const AGG_FULL_DIRECTORY: u32 = 1;
-export const AGG_STATE_BYTES: u32 = 32;
+export const AGG_STATE_BYTES: u32 = 64;

@@ -21,9 +21,22 @@
 //
 // ── Table memory (all of it handed in by the host) ────────────────────────────────────────────
 //   state (AGG_STATE_BYTES)  +0 dir | +4 dirCap (slots, a power of two) | +8 groups | +12 chunk
+//                            +16 directory mode (0 by hash, 1 direct) | +20 1 if the group key is one
+//                            integer field (set by aggFeed) | +24 offset of that key's slot in an
+//                            entry | +28 the NULL group's entry (direct mode) | +32 i64 smallest and
+//                            +40 i64 largest key of a group so far | +48 1 once there is one |
+//                            +52 reserved | +56 i64 key of directory slot 0 (direct mode)
 //   directory                dirCap × (u32 hash, u32 entry address); address 0 = empty slot;
 //                            linear probing, at most half full (then FULL/AGG_FULL_DIRECTORY: the
-//                            host gives a directory twice as large to aggRehash)
+//                            host gives a directory twice as large to aggRehash). The hash is the
+//                            table's own (see hashKeyFixed), not the canonical key hash.
+//                            Direct mode ("perfect hashing", as DuckDB does for small integer key
+//                            ranges): for one integer key whose groups span fewer values than the
+//                            directory has slots, aggRehash lays the directory out by key: slot =
+//                            key − base, no hash, no probing, no key compare. A key outside the
+//                            window turns the directory back to hashing in place (no memory asked
+//                            for, so spilling happens exactly where it would by hash); the next
+//                            growth may pick direct again. Groups keep first-seen order either way.
 //   chunk                    +0 u32 used bytes (header included) | +4 u32 capacity | +8 entries,
 //                            each an 8-aligned partial row, in insertion order. A full chunk answers
 //                            FULL/AGG_FULL_HEAP; the host adds a chunk (aggAddChunk) or spills.
@@ -47,10 +60,15 @@ import {
   STATUS_DONE,
   STATUS_FULL,
   STATUS_OVERFLOW,
+  AGG_STATE_BYTES,
+  TYPE_BOOL,
   TYPE_F64,
+  TYPE_I32,
+  TYPE_I64,
+  TYPE_TIMESTAMP,
 } from './abi.generated';
-import { fmix32, hashRow, murmurWord64 } from './hash';
-import { setResult } from './result';
+import { fmix32, hashRow } from './hash';
+import { resultOffset, resultRow, setResult } from './result';
 import { batchRowCount, bitmapBytes, descFieldCount, descType, fixedEnd, isNull, isVarType, keyCount, keyField, reserveRow, rowLength, slotAt } from './row';
 
 const E_OP = 'agg: unknown aggregate op';
@@ -122,10 +140,9 @@ function keysEqual(row: usize, w: u32, schema: usize, keys: usize, entry: usize,
 export function aggInit(state: usize, dir: usize, dirCap: u32): void {
   assert(dirCap >= 2 && (dirCap & (dirCap - 1)) == 0, 'aggInit: dirCap must be a power of two ≥ 2');
   memory.fill(dir, 0, <usize>dirCap << 3);
+  memory.fill(state, 0, AGG_STATE_BYTES);
   store<u32>(state, <u32>dir);
   store<u32>(state, dirCap, 4);
-  store<u32>(state, 0, 8);
-  store<u32>(state, 0, 12);
 }
 
 /** Makes `chunk` (`bytes` long) the chunk new entries go to. */
@@ -136,18 +153,46 @@ export function aggAddChunk(state: usize, chunk: usize, bytes: u32): void {
   store<u32>(state, <u32>chunk, 12);
 }
 
-/** Moves every entry of the directory into `dir` (newCap slots, a power of two, > 2 × groups). */
+/**
+ * Moves every entry of the directory into `dir` (newCap slots, a power of two, > 2 × groups): by key
+ * (direct mode) when the group key is one integer field and the keys so far span fewer than newCap
+ * values, the window centred on them; else by hash.
+ */
 export function aggRehash(state: usize, dir: usize, newCap: u32): void {
   assert(newCap >= 2 && (newCap & (newCap - 1)) == 0 && newCap >= 2 * load<u32>(state, 8), 'aggRehash: bad capacity');
   memory.fill(dir, 0, <usize>newCap << 3);
   const old = <usize>load<u32>(state);
   const oldCap = load<u32>(state, 4);
+  const wasDirect = load<u32>(state, 16) == DIR_DIRECT;
+  const keyOff = <usize>load<u32>(state, 24);
+  const lo = load<i64>(state, 32);
+  const span = <u64>load<i64>(state, 40) - <u64>lo;
+  const direct = load<u32>(state, 20) != 0 && load<u32>(state, 48) != 0 && span < <u64>newCap;
+  // direct: slot = key − base, base leaving half the spare slots below the smallest key
+  const base = <u64>lo - ((<u64>newCap - 1 - span) >> 1);
   const mask = newCap - 1;
-  for (let i: u32 = 0; i < oldCap; i++) {
-    const p = old + (<usize>i << 3);
-    const e = load<u32>(p, 4);
-    if (e == 0) continue;
-    const h = load<u32>(p);
+  let nullEntry = wasDirect ? load<u32>(state, 28) : 0;
+  for (let i: u32 = 0; i <= oldCap; i++) {
+    let e: u32;
+    let h: u32 = 0;
+    if (i < oldCap) {
+      const p = old + (<usize>i << 3);
+      e = load<u32>(p, 4);
+      if (e == 0) continue;
+      if (!wasDirect) h = load<u32>(p);
+      else h = entryKeyHash(<usize>e, keyOff);
+    } else {
+      // last: a direct directory's NULL group
+      e = wasDirect ? nullEntry : 0;
+      if (e == 0) continue;
+      nullEntry = 0;
+      h = entryKeyHash(<usize>e, keyOff);
+    }
+    if (direct) {
+      if (isNull(<usize>e, 0)) nullEntry = e;
+      else store<u32>(dir + (<usize>(<u32>(<u64>load<i64>(<usize>e + keyOff) - base)) << 3), e, 4);
+      continue;
+    }
     let s = h & mask;
     while (load<u32>(dir + (<usize>s << 3), 4) != 0) s = (s + 1) & mask;
     store<u32>(dir + (<usize>s << 3), h);
@@ -155,13 +200,20 @@ export function aggRehash(state: usize, dir: usize, newCap: u32): void {
   }
   store<u32>(state, <u32>dir);
   store<u32>(state, newCap, 4);
+  store<u32>(state, direct ? DIR_DIRECT : DIR_BY_HASH, 16);
+  store<u32>(state, direct ? nullEntry : 0, 28);
+  store<u64>(state, direct ? base : 0, 56);
 }
 
-/** Forgets every group (the directory is cleared; the host reclaims or re-adds chunks). */
+/** Forgets every group (the directory is cleared and goes back to hashing; the host reclaims or re-adds chunks). */
 export function aggClear(state: usize): void {
   memory.fill(<usize>load<u32>(state), 0, <usize>load<u32>(state, 4) << 3);
   store<u32>(state, 0, 8);
   store<u32>(state, 0, 12);
+  store<u32>(state, DIR_BY_HASH, 16);
+  store<u32>(state, 0, 28);
+  store<u32>(state, 0, 48);
+  store<u64>(state, 0, 56);
 }
 
 /** Groups in the table. */
@@ -304,6 +356,9 @@ function accumulate(e: usize, we: u32, row: usize, w: u32, schema: usize, aggs: 
 
 // @ts-ignore: decorator
 @inline const BLOCK: u32 = 64;
+/** Salt of the directory hash over the canonical hash (var-width keys). */
+// @ts-ignore: decorator
+@inline const DIR_SALT: u32 = 0x5bd1e995;
 const blockHash: usize = memory.data(<i32>(BLOCK * 4), 16);
 const blockRow: usize = memory.data(<i32>(BLOCK * 4), 16);
 // compiled aggregates: u32 code, u32 input field, u32 entry slot index, u32 pad
@@ -451,7 +506,12 @@ function compileAggs(schema: usize, aggs: usize, nk: u32): void {
   return true;
 }
 
-/** hashRow for a row whose key fields are all fixed-width (same bits as hashRow). */
+/**
+ * The directory hash of one fixed-width key field, chained from `h`: the field's canonical 8 bytes
+ * (f64: -0 as +0, one NaN) mixed by fmix32 — a third of murmur's multiplies. Internal to the table
+ * (group order is first-seen order whatever the hash), and unlike the canonical key hash it is not
+ * correlated with the hash bits that route groups to spill partitions.
+ */
 // @ts-ignore: decorator
 @inline function hashKeyFixed(h: u32, row: usize, w: u32, f: u32, isF: bool): u32 {
   if (isNull(row, f)) return fmix32(h ^ HASH_NULL);
@@ -468,7 +528,20 @@ function compileAggs(schema: usize, aggs: usize, nk: u32): void {
       hi = 0;
     }
   }
-  return murmurWord64(lo, hi, h);
+  return dirHashWord(h, lo, hi);
+}
+
+/** The directory hash of a key word (lo, hi) chained from `h`. */
+// @ts-ignore: decorator
+@inline function dirHashWord(h: u32, lo: u32, hi: u32): u32 {
+  return fmix32(lo ^ rotl<u32>((hi ^ h) * 0x9e3779b1, 16));
+}
+
+/** The directory hash of a direct-eligible entry's one integer key (as hashKeyFixed on input rows). */
+// @ts-ignore: decorator
+@inline function entryKeyHash(e: usize, keyOff: usize): u32 {
+  if (isNull(e, 0)) return fmix32(HASH_SEED ^ HASH_NULL);
+  return dirHashWord(HASH_SEED, load<u32>(e + keyOff), load<u32>(e + keyOff, 4));
 }
 
 /** keysEqual for one fixed-width key field: input field f against entry field k. */
@@ -493,6 +566,85 @@ function compileAggs(schema: usize, aggs: usize, nk: u32): void {
 @inline const MODE_FIXED: u32 = 1; // any number (0 included) of fixed-width key fields
 // @ts-ignore: decorator
 @inline const MODE_GENERIC: u32 = 2; // some var-width key field
+// @ts-ignore: decorator
+@inline const MODE_DIRECT: u32 = 3; // one integer key field, directory in direct mode
+
+// @ts-ignore: decorator
+@inline const DIR_BY_HASH: u32 = 0;
+// @ts-ignore: decorator
+@inline const DIR_DIRECT: u32 = 1;
+/** pass-1 marks of the direct feed: a NULL key, a key outside the directory's window. */
+// @ts-ignore: decorator
+@inline const MARK_NULL: u32 = 0xffffffff;
+// @ts-ignore: decorator
+@inline const MARK_OUTSIDE: u32 = 0xfffffffe;
+
+/** feedLoop(MODE_DIRECT) met a key outside the window (internal: aggFeed handles it). */
+// @ts-ignore: decorator
+@inline const OUTSIDE_WINDOW: u32 = 0xff;
+
+/**
+ * Turns a direct directory into a hash directory of the same capacity, in place: each entry not yet
+ * placed is taken out and inserted by linear probing, taking over any slot whose entry is not placed
+ * yet (which is then inserted in turn). Placed entries carry bit 0 of their (8-aligned) address until
+ * the end, so a probe path only ever crosses placed entries, as linear probing requires. Then the
+ * NULL group joins. O(capacity).
+ */
+function directToHash(state: usize): void {
+  const dir = <usize>load<u32>(state);
+  const cap = load<u32>(state, 4);
+  const mask = cap - 1;
+  const keyOff = <usize>load<u32>(state, 24);
+  for (let i: u32 = 0; i < cap; i++) {
+    const p = dir + (<usize>i << 3);
+    let cur = load<u32>(p, 4);
+    if (cur == 0 || (cur & 1) != 0) continue;
+    store<u64>(p, 0);
+    while (cur != 0) {
+      const h = entryKeyHash(<usize>cur, keyOff);
+      let s = h & mask;
+      for (;;) {
+        const q = dir + (<usize>s << 3);
+        const a = load<u32>(q, 4);
+        if (a == 0 || (a & 1) == 0) {
+          store<u32>(q, h);
+          store<u32>(q, cur | 1, 4);
+          cur = a; // 0: done; else the displaced entry goes next
+          break;
+        }
+        s = (s + 1) & mask;
+      }
+    }
+  }
+  for (let i: u32 = 0; i < cap; i++) {
+    const p = dir + (<usize>i << 3);
+    store<u32>(p, load<u32>(p, 4) & ~1, 4);
+  }
+  const nul = load<u32>(state, 28);
+  if (nul != 0) {
+    const h = entryKeyHash(<usize>nul, keyOff);
+    let s = h & mask;
+    while (load<u32>(dir + (<usize>s << 3), 4) != 0) s = (s + 1) & mask;
+    store<u32>(dir + (<usize>s << 3), h);
+    store<u32>(dir + (<usize>s << 3), nul, 4);
+  }
+  store<u32>(state, DIR_BY_HASH, 16);
+  store<u32>(state, 0, 28);
+  store<u64>(state, 0, 56);
+}
+
+/** Widens the key range of the table's groups to `v`. */
+// @ts-ignore: decorator
+@inline function noteKey(state: usize, v: i64): void {
+  if (load<u32>(state, 48) == 0) {
+    store<i64>(state, v, 32);
+    store<i64>(state, v, 40);
+    store<u32>(state, 1, 48);
+  } else {
+    if (v < load<i64>(state, 32)) store<i64>(state, v, 32);
+    if (v > load<i64>(state, 40)) store<i64>(state, v, 40);
+  }
+}
 
 /** True when the key fields of `keys` are all fixed-width. */
 function keysFixed(schema: usize, keys: usize): bool {
@@ -513,14 +665,20 @@ function keysFixed(schema: usize, keys: usize): bool {
   const mask = load<u32>(state, 4) - 1;
   const f0 = nk > 0 ? keyField(keys, 0) : 0;
   const isF0 = nk > 0 && descType(schema, f0) == TYPE_F64;
+  const intKey = load<u32>(state, 20) != 0; // track the key range (for direct mode)
+  const base = load<u64>(state, 56);
+  const k0 = <usize>(ROW_HEADER_BYTES + w) + (<usize>f0 << 3);
   let row = batch + startOffset;
   let r = startRow;
   while (r < n) {
     const cnt = min(BLOCK, n - r);
-    // pass 1: hashes and row addresses
+    // pass 1: hashes (direct: slot indexes) and row addresses
     for (let i: u32 = 0; i < cnt; i++) {
       let h: u32;
-      if (mode == MODE_ONE) {
+      if (mode == MODE_DIRECT) {
+        const d = load<u64>(row + k0) - base;
+        h = isNull(row, f0) ? MARK_NULL : d > <u64>mask ? MARK_OUTSIDE : <u32>d;
+      } else if (mode == MODE_ONE) {
         h = hashKeyFixed(HASH_SEED, row, w, f0, isF0);
       } else if (mode == MODE_FIXED) {
         h = HASH_SEED;
@@ -529,7 +687,8 @@ function keysFixed(schema: usize, keys: usize): bool {
           h = hashKeyFixed(h, row, w, f, descType(schema, f) == TYPE_F64);
         }
       } else {
-        h = hashRow(row, w, schema, keys);
+        // decorrelated from the canonical hash's low bits, which pick spill partitions
+        h = fmix32(hashRow(row, w, schema, keys) ^ DIR_SALT);
       }
       store<u32>(blockHash + (<usize>i << 2), h);
       store<u32>(blockRow + (<usize>i << 2), <u32>row);
@@ -541,7 +700,14 @@ function keysFixed(schema: usize, keys: usize): bool {
       const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
       let s = h & mask;
       let e: usize = 0;
-      for (;;) {
+      if (mode == MODE_DIRECT) {
+        if (h == MARK_OUTSIDE) {
+          // a key outside the window: aggFeed turns the directory to hashing and resumes here
+          setResult(r + i, <u32>(rw - batch), 0, 0);
+          return OUTSIDE_WINDOW;
+        }
+        e = h == MARK_NULL ? <usize>load<u32>(state, 28) : <usize>load<u32>(dir + (<usize>h << 3), 4);
+      } else for (;;) {
         const p = dir + (<usize>s << 3);
         const a = load<u32>(p, 4);
         if (a == 0) break;
@@ -584,9 +750,15 @@ function keysFixed(schema: usize, keys: usize): bool {
         e = chunk + used;
         store<u32>(chunk, used + size);
         writeEntry(e, size, rw, w, schema, keys, aggs, m);
-        const p = dir + (<usize>s << 3);
-        store<u32>(p, h);
-        store<u32>(p, <u32>e, 4);
+        if (mode == MODE_DIRECT) {
+          if (h == MARK_NULL) store<u32>(state, <u32>e, 28);
+          else store<u32>(dir + (<usize>h << 3), <u32>e, 4);
+        } else {
+          const p = dir + (<usize>s << 3);
+          store<u32>(p, h);
+          store<u32>(p, <u32>e, 4);
+        }
+        if (intKey && !isNull(rw, f0)) noteKey(state, load<i64>(rw + k0));
         store<u32>(state, groups + 1, 8);
       }
       const ok = fastAggs ? accumulateFast(e, we, rw, w, na) : accumulate(e, we, rw, w, schema, aggs, nk);
@@ -612,8 +784,23 @@ function keysFixed(schema: usize, keys: usize): bool {
  */
 export function aggFeed(state: usize, batch: usize, schema: usize, keys: usize, aggs: usize, startRow: u32, startOffset: u32): u32 {
   const nk = keyCount(keys);
-  if (aggCount(aggs) <= MAX_FAST_AGGS) {
+  const fast = aggCount(aggs) <= MAX_FAST_AGGS;
+  // one integer key field: the table tracks its key range, and aggRehash may go direct
+  let intKey = false;
+  if (nk == 1 && fast) {
+    const t = descType(schema, keyField(keys, 0));
+    intKey = t == TYPE_I64 || t == TYPE_I32 || t == TYPE_TIMESTAMP || t == TYPE_BOOL;
+  }
+  store<u32>(state, intKey ? 1 : 0, 20);
+  store<u32>(state, ROW_HEADER_BYTES + bitmapBytes(partialFieldCount(nk, aggs)), 24);
+  if (fast) {
     compileAggs(schema, aggs, nk);
+    if (intKey && load<u32>(state, 16) == DIR_DIRECT) {
+      const st = feedLoop(MODE_DIRECT, state, batch, schema, keys, aggs, startRow, startOffset, true);
+      if (st != OUTSIDE_WINDOW) return st;
+      directToHash(state);
+      return feedLoop(MODE_ONE, state, batch, schema, keys, aggs, resultRow(), resultOffset(), true);
+    }
     if (!keysFixed(schema, keys)) return feedLoop(MODE_GENERIC, state, batch, schema, keys, aggs, startRow, startOffset, true);
     if (nk == 1) return feedLoop(MODE_ONE, state, batch, schema, keys, aggs, startRow, startOffset, true);
     return feedLoop(MODE_FIXED, state, batch, schema, keys, aggs, startRow, startOffset, true);

@@ -49,4 +49,4 @@ export const AGG_MERGE_COUNT = 7;
 export const AGG_MERGE_AVG = 8;
 export const AGG_FULL_HEAP = 0;
 export const AGG_FULL_DIRECTORY = 1;
-export const AGG_STATE_BYTES = 32;
+export const AGG_STATE_BYTES = 64;

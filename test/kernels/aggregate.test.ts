@@ -2,14 +2,15 @@
 // reference (test/reference/aggregate.ts) on random data, for both builds: every key type, nulls in
 // keys and values, heavy skew, empty input, many groups with tiny chunks and directories (FULL →
 // grow / rehash on every few rows), tiny output capacities, refused growth (the spill path: emit
-// partials, clear, resume), merging partials, DISTINCT, and integer overflow.
+// partials, clear, resume), merging partials, DISTINCT, integer overflow, and one dense integer key
+// (the direct directory, keys leaving its window, the NULL group).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AggTable, AggregateOverflowError, aggregatePlan, type Kernels, type ManagedBatch } from '../../bindings/index.ts';
 import { encodeBatch, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
 import { BUILDS, assertBytes, kernelsFor } from '../reference/harness.ts';
 import { batchRows } from '../reference/kernels.ts';
-import { RefOverflow, canonicalRow, canonicalRows, randomCase, refAggregate, refFinalFields, refPartialFields, toSpec, type Case } from '../reference/aggregate.ts';
+import { RefOverflow, canonicalRow, canonicalRows, randomCase, refAggregate, refFinalFields, refPartialFields, toSpec, type Case, type RefAgg } from '../reference/aggregate.ts';
 import { forSeeds } from '../reference/random.ts';
 
 const RUNS = 80;
@@ -123,6 +124,67 @@ for (const { name, debug } of BUILDS) {
         m.close();
       }
       assert.is(k.memory.bytesInUse, before);
+    });
+  });
+
+  test(`[${name}] aggregate: one dense integer key (direct directory), keys leaving its window, NULL group, merge`, async () => {
+    const k = await kernelsFor(debug);
+    await forSeeds('aggregate/direct', 60, (rng) => {
+      const kind = rng.pick(['i64', 'i32', 'timestamp', 'bool'] as const);
+      const fields: RefField[] = [
+        { kind, nullable: rng.bool(0.5) },
+        { kind: 'i64', nullable: rng.bool(0.3) },
+        { kind: 'f64', nullable: false },
+      ];
+      const aggs: RefAgg[] = [{ op: 'count*', field: 0 }, { op: 'sum', field: 1 }, { op: 'min', field: 2 }, { op: 'avg', field: 1 }, { op: 'max', field: 1 }];
+      const span = rng.pick([1, 5, 60, 700, 3000]);
+      const base = kind === 'bool' ? 0 : rng.pick([0, 100, -5000, 2 ** 40]);
+      const order = rng.pick(['random', 'asc', 'desc'] as const);
+      const nr = rng.pick([10, 300, 3000]);
+      const rows: RefValue[][] = [];
+      for (let i = 0; i < nr; i++) {
+        let v = order === 'random' ? rng.int(span) : order === 'asc' ? Math.floor((i * span) / nr) : span - 1 - Math.floor((i * span) / nr);
+        if (rng.bool(0.01)) v += rng.pick([10000, -10000, 2 ** 20]); // outside the window
+        let key: RefValue = kind === 'i64' ? BigInt(base + v) : kind === 'i32' ? (base % 1e6) + v : kind === 'timestamp' ? Math.max(0, base + v) : v % 2 === 1;
+        if (fields[0]!.nullable && rng.bool(0.05)) key = null;
+        rows.push([key, fields[1]!.nullable && rng.bool(0.1) ? null : BigInt(rng.int(1000)), rng.int(100) / 4]);
+      }
+      const batches: Uint8Array[] = [];
+      for (let i = 0; i < rows.length; ) {
+        const m = rng.range(1, 400);
+        batches.push(encodeBatch(fields, rows.slice(i, i + m)));
+        i += m;
+      }
+      const c: Case = { fields, keys: [0], aggs, batches };
+      const want = refAggregate(batches, fields, [0], aggs);
+      const plan = aggregatePlan(schemaOf(fields), [0], aggs.map(toSpec));
+      let grants = rng.bool(0.3) ? rng.range(1, 4) : Infinity;
+      const t: AggTable = new AggTable(k, plan, 'raw', { dirSlots: rng.pick([2, 4, 16, 1024]), chunkBytes: rng.pick([128, 1024, 32768]), canGrow: () => t.groups === 0 || grants-- > 0 });
+      const spilled: Uint8Array[] = [];
+      const pf = refPartialFields(fields, [0], aggs);
+      const ff = refFinalFields(fields, [0], aggs);
+      try {
+        runTable(k, c, t, 'raw', batches, spilled);
+        if (spilled.length === 0) {
+          sameRows(canonicalRows(t.collect(true), ff), want.final, ff, `${kind} ${order} span ${span}: final`);
+          return;
+        }
+        spilled.push(...t.collect(false));
+      } finally {
+        t.close();
+      }
+      // spilled rounds: merging the partials (a table of the same kind) gives the reference merge
+      const merged = refAggregate(spilled, fields, [0], aggs, 'merge');
+      const m = new AggTable(k, plan, 'merge', { dirSlots: rng.pick([2, 1024]) });
+      try {
+        const again: Uint8Array[] = [];
+        runTable(k, c, m, 'merge', spilled, again);
+        sameRows(canonicalRows(m.collect(true), ff), merged.final, ff, `${kind} ${order} span ${span}: merged`);
+        assert.is(m.groups, want.final.length);
+      } finally {
+        m.close();
+      }
+      void pf;
     });
   });
 
