@@ -32,3 +32,10 @@ export { TimerService, type Timer, type TimerData, type TimeDomain, type KeyGrou
 export { SystemClock, ManualClock, systemClock, type ProcessingClock, type CancelScheduled } from './runtime/clock.ts';
 export type { WatermarkStatus } from './runtime/channel.ts';
 export { AsyncDataStream, AsyncTimeoutError, type AsyncWaitOptions, type AsyncFunction, type AsyncFunctionLike } from './api/async.ts';
+export {
+  count, sum, min, max, avg, configureBatchRuntime, JoinBuilder, JoinKeys, GroupedStream,
+  describeJoin, planJoinStrategy, planGroupBy, parseMemorySize,
+  type AggregateFunction, type AggregateSpec, type AggregateValue, type JoinedRow, type JoinRow, type JoinFunction, type JoinedStream, type SortKey, type StreamInfo,
+  type JoinHints, type JoinKind, type JoinStrategy, type GroupByStrategy, type PhysicalProps, type Ship, type SizeEstimate, type SortField,
+  type BatchRuntimeSettings, type MemorySize,
+} from './api/batch.ts';

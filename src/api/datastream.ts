@@ -22,6 +22,19 @@ import type { KeyedProcessFunction, OutputTag, ProcessFunction } from './functio
 import type { WatermarkStrategy } from './watermarks.ts';
 import type { StreamEnvironment } from './environment.ts';
 import type { KeyField, NumericField } from './types.ts';
+import type { Fields, InferRow, Schema } from '../core/schema.ts';
+import {
+  distinctStream,
+  groupStream,
+  joinBuilder,
+  sortPartitionStream,
+  topNStream,
+  withSchemaOf,
+  type GroupedStream,
+  type JoinBuilder,
+  type JoinHints,
+  type SortKey,
+} from './batch.ts';
 
 /** `Kind(fnName)`, or `Kind` for an anonymous function. */
 function label(kind: string, fn: { readonly name: string }): string {
@@ -334,6 +347,78 @@ export class DataStream<T> {
     const t = this.addSinkOperator(name, () => new SinkOperator(fnSink));
     this.env._addSink(t);
     return new DataStreamSink<T>(this.env, t);
+  }
+
+  // ── batch API (batch mode; the logic lives in ./batch.ts) ──────────────────────────────────
+
+  /**
+   * Declares the schema of the records: batch operators (join, groupBy, distinct, sortPartition, topN)
+   * encode records into binary rows with it. File sources (`readCsv`, `readNdjson`) have one already.
+   * @example env.fromCollection(rows).withSchema(schema({ id: t.i64(), name: t.string() })).join(other)
+   */
+  withSchema<F extends Fields>(schema: Schema<F>): DataStream<InferRow<F>> {
+    return withSchemaOf(this, schema);
+  }
+
+  /**
+   * Inner join with `other` on key fields: `where(...leftKeys).equalTo(...rightKeys)`, optionally
+   * `.with((l, r) => out)`. The optimizer picks broadcast or repartition, hybrid hash or sort-merge,
+   * and the build side (`explain()` shows them); `hints` override it. Batch mode; both inputs need a schema.
+   * @example orders.join(users).where('user').equalTo('id').with((o, u) => ({ order: o.id, name: u.name }))
+   */
+  join<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'inner'> {
+    return joinBuilder(this, other, 'inner', hints);
+  }
+  /** Left outer join: every left record, `null` (or null fields) where it has no partner. @example a.leftOuterJoin(b).where('k').equalTo('k') */
+  leftOuterJoin<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'left'> {
+    return joinBuilder(this, other, 'left', hints);
+  }
+  /** Right outer join: every right record. @example a.rightOuterJoin(b).where('k').equalTo('k') */
+  rightOuterJoin<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'right'> {
+    return joinBuilder(this, other, 'right', hints);
+  }
+  /** Full outer join: every record of both inputs. @example a.fullOuterJoin(b).where('k').equalTo('k').with((l, r) => l ?? r) */
+  fullOuterJoin<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'full'> {
+    return joinBuilder(this, other, 'full', hints);
+  }
+  /** The records of this stream that have a partner in `other` (each once). @example users.semiJoin(orders).where('id').equalTo('user') */
+  semiJoin<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'semi'> {
+    return joinBuilder(this, other, 'semi', hints);
+  }
+  /** The records of this stream without a partner in `other`. @example users.antiJoin(orders).where('id').equalTo('user') */
+  antiJoin<R>(other: DataStream<R>, hints?: JoinHints): JoinBuilder<T, R, 'anti'> {
+    return joinBuilder(this, other, 'anti', hints);
+  }
+
+  /**
+   * Groups by fields for a batch aggregation (`.aggregate({...})`); no fields: one group.
+   * @example trades.groupBy('sym').aggregate({ total: sum('qty'), n: count(), mean: avg('px') })
+   */
+  groupBy<K extends KeyField<T>>(...fields: K[]): GroupedStream<T, K> {
+    return groupStream<T, K>(this, fields);
+  }
+
+  /** Every distinct record once (batch mode). @example env.readCsv(path, { schema: s }).distinct() */
+  distinct(): SingleOutputStreamOperator<T> {
+    return distinctStream(this);
+  }
+
+  /**
+   * Sorts each parallel partition by the key(s) (at the input's parallelism; at parallelism 1 the whole
+   * stream). Nulls last unless a key says `nulls: 'first'`. Batch mode.
+   * @example stream.sortPartition('price', 'desc'); stream.sortPartition([{ field: 'day' }, { field: 'px', order: 'desc' }])
+   */
+  sortPartition(key: SortKey<T> | readonly SortKey<T>[], order?: 'asc' | 'desc'): SingleOutputStreamOperator<T> {
+    return sortPartitionStream(this, key, order);
+  }
+
+  /**
+   * The first `n` records by the key(s) (after `offset`), in that order: a top-n per partition, then
+   * one over those at parallelism 1. Ties keep no particular order across partitions. Batch mode.
+   * @example trades.topN(10, { field: 'qty', order: 'desc' })
+   */
+  topN(n: number, key: SortKey<T> | readonly SortKey<T>[], opts?: { offset?: number }): SingleOutputStreamOperator<T> {
+    return topNStream(this, n, key, opts);
   }
 }
 

@@ -23,6 +23,10 @@ import { JobClient } from './job-client.ts';
 import type { JobResult } from '../runtime/job-result.ts';
 import { SingleOutputStreamOperator } from './datastream.ts';
 import type { SourceOptions } from './types.ts';
+// batch API: managed memory, and what sources tell the batch planner (schema, size)
+import { recordStreamFacts } from '../graph/planner.ts';
+import { bindManagedMemory } from '../operators/batch/batch-operators.ts';
+import { parseMemorySize, type MemorySize } from '../runtime/memory-manager.ts';
 
 /** Source options shared by `readCsv` / `readNdjson`. */
 export interface FileSourceOptions {
@@ -55,9 +59,17 @@ export interface EnvironmentOptions {
    * state TTL. Default: the system clock. Tests inject a `ManualClock` to make time deterministic.
    */
   clock?: ProcessingClock;
+  /**
+   * Managed memory of each job: what batch operators (joins, aggregations, sorts, top-n) may hold in
+   * their kernels' memory, divided among them by weight and parallelism; beyond it they spill.
+   * Bytes or a size like `'512mb'` (default `'256mb'`).
+   */
+  managedMemory?: MemorySize;
 }
 
 const DEFAULT_JOB_NAME = 'Sluice job';
+/** Default managed memory of a job (`EnvironmentOptions.managedMemory`). */
+const DEFAULT_MANAGED_MEMORY = '256mb';
 
 /**
  * Where a job is defined and run, as Flink's StreamExecutionEnvironment: create sources, transform
@@ -83,6 +95,7 @@ export class StreamEnvironment {
   private runtimeMode: RuntimeMode;
   private readonly batchSize: number;
   private readonly clock: ProcessingClock | undefined;
+  private readonly managedMemory: number;
 
   private constructor(opts: EnvironmentOptions) {
     this.parallelism = opts.parallelism ?? 1;
@@ -90,6 +103,7 @@ export class StreamEnvironment {
     this.runtimeMode = opts.runtimeMode ?? 'streaming';
     this.batchSize = opts.batchSize ?? 1024;
     this.clock = opts.clock;
+    this.managedMemory = parseMemorySize(opts.managedMemory ?? DEFAULT_MANAGED_MEMORY);
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new JobDefinitionError(`batchSize must be an integer >= 1, got ${this.batchSize}`);
     }
@@ -118,6 +132,10 @@ export class StreamEnvironment {
   getMaxParallelism(): number {
     return this.maxParallelism;
   }
+  /** Managed memory of each job in bytes (`managedMemory`). @example env.getManagedMemory() // 268435456 */
+  getManagedMemory(): number {
+    return this.managedMemory;
+  }
   /** `streaming` or `batch`. @example env.getRuntimeMode() // 'streaming' */
   getRuntimeMode(): RuntimeMode {
     return this.runtimeMode;
@@ -138,7 +156,8 @@ export class StreamEnvironment {
     if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
       throw new JobDefinitionError('fromCollection expects an iterable (e.g. an array)');
     }
-    return this.addSource(collectionSource(Array.from(items)), opts.name ?? 'Source: Collection', opts.parallelism);
+    const all = Array.from(items);
+    return recordStreamFacts(this.addSource(collectionSource(all), opts.name ?? 'Source: Collection', opts.parallelism), { rows: all.length });
   }
 
   /**
@@ -166,7 +185,8 @@ export class StreamEnvironment {
       throw new JobDefinitionError(`fromGenerator ratePerSecond must be a positive number, got ${String(rate)}`);
     }
     const name = opts.name ?? (fn.name ? `Source: Generator(${fn.name})` : 'Source: Generator');
-    return this.addSource(generatorSource(count, fn, rate === undefined ? {} : { ratePerSecond: rate }), name, opts.parallelism);
+    const src = this.addSource(generatorSource(count, fn, rate === undefined ? {} : { ratePerSecond: rate }), name, opts.parallelism);
+    return Number.isFinite(count) ? recordStreamFacts(src, { rows: count }) : src;
   }
 
   /**
@@ -194,7 +214,7 @@ export class StreamEnvironment {
   readCsv<F extends Fields>(input: SourceInput, opts: CsvOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>>;
   readCsv<F extends Fields>(input: SourceInput, opts: CsvOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>> {
     const spec = csvSource(input, opts, { files: () => platformFiles(opts.platform) });
-    return this.addTextSource(spec, opts.name ?? `Source: CSV(${spec.inputs.map((i) => i.name).join(', ')})`, opts);
+    return recordStreamFacts(this.addTextSource(spec, opts.name ?? `Source: CSV(${spec.inputs.map((i) => i.name).join(', ')})`, opts), { schema: opts.schema, inputs: spec.inputs });
   }
 
   /**
@@ -208,7 +228,7 @@ export class StreamEnvironment {
   readNdjson<F extends Fields>(input: SourceInput, opts: NdjsonOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>>;
   readNdjson<F extends Fields>(input: SourceInput, opts: NdjsonOptions<F> & FileSourceOptions): SingleOutputStreamOperator<InferRow<F>> {
     const spec = ndjsonSource(input, opts, { files: () => platformFiles(opts.platform) });
-    return this.addTextSource(spec, opts.name ?? `Source: NDJSON(${spec.inputs.map((i) => i.name).join(', ')})`, opts);
+    return recordStreamFacts(this.addTextSource(spec, opts.name ?? `Source: NDJSON(${spec.inputs.map((i) => i.name).join(', ')})`, opts), { schema: opts.schema, inputs: spec.inputs });
   }
 
   private addTextSource<T>(spec: TextSourceSpec<T>, name: string, opts: { parallelism?: number; onError?: unknown }): SingleOutputStreamOperator<T> {
@@ -306,6 +326,8 @@ export class StreamEnvironment {
    */
   executeAsync(jobName: string = DEFAULT_JOB_NAME, opts: { signal?: AbortSignal } = {}): JobClient {
     const graph = this.getJobGraph(jobName);
+    // job setup: the batch operators' shares of the managed memory (a budget too small fails here)
+    bindManagedMemory(graph, this.managedMemory);
     const sinks = this.sinks;
     this.sinks = [];
     const ctl = new AbortController();
