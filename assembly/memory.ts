@@ -66,15 +66,30 @@ function markUsed(start: u32, n: u32): void {
   inUse += n;
 }
 
-/** Grows memory so that `total` reaches at least `want` segments. False if the host refuses. */
+// @ts-ignore: decorator
+@inline const MIN_GROW_SEGMENTS: u32 = 32; // 1 MiB
+
+/**
+ * Grows memory so that `total` reaches at least `want` segments. False if the host refuses. Grows
+ * geometrically (by at least a quarter of what is backed, and at least 1 MiB) when the host allows:
+ * every grow costs the host a new ArrayBuffer (and its views) and the engine a commit, and growing
+ * one segment at a time cost ~10 ms per 32 MB filled. Segments past `want` are simply free; pages
+ * are only backed by the OS once touched.
+ */
 function growTo(want: u32): bool {
   if (want > MAX_SEGMENTS) return false;
-  const need = <u64>(want - total) * SEGMENT_BYTES;
-  const pages = <i32>((need + 65535) >> 16);
-  if (memory.grow(pages) < 0) return false;
+  const ahead = <u64>total + <u64>max(total >> 2, MIN_GROW_SEGMENTS);
+  const target = <u32>min(<u64>MAX_SEGMENTS, max(<u64>want, ahead));
+  if (!growPages(target) && (target == want || !growPages(want))) return false;
   const bytes = <u64>memory.size() << 16;
   total = <u32>((bytes - <u64>base) / SEGMENT_BYTES);
   return true;
+}
+
+/** memory.grow to back `want` segments in all; false if the host refuses. */
+function growPages(want: u32): bool {
+  const need = <u64>(want - total) * SEGMENT_BYTES;
+  return memory.grow(<i32>((need + 65535) >> 16)) >= 0;
 }
 
 /**
