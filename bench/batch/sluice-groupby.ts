@@ -7,17 +7,17 @@
 // (untimed: "rows are in the engine") and handed to the aggregation as `trusted`.
 //
 // Budget: groups × 160 B (entries ≈ 48 B, directory 16 B per group, doubled while it rehashes, ×2
-// slack) + 4 MiB (for 10k groups ≈ 5.5 MiB, for 100k ≈ 19 MiB); the kernel instance gets that plus
-// 8 segments.
+// slack) + 4 MiB (for 10k groups ≈ 5.5 MiB, for 100k ≈ 19 MiB); the kernel instance (one per process,
+// reused: bench/batch/sluice-kernels.ts) gets that plus 8 segments.
 
 import { SEGMENT_BYTES } from '../../bindings/abi.generated.ts';
-import { loadKernels } from '../../bindings/index.ts';
 import { FieldType, Schema } from '../../src/core/schema.ts';
 import { RowLayout } from '../../src/core/batch-writer.ts';
 import { HashAggregator } from '../../src/operators/batch/hash-aggregate.ts';
 import { createNodePlatform } from '../../src/platform/node.ts';
 import { h, since, type BatchBenchOptions, type RunResult } from './data.ts';
-import { twoI64Batches, validateAll } from './sluice-join.ts';
+import { twoI64Batches } from './sluice-join.ts';
+import { validateAll, warmKernels } from './sluice-kernels.ts';
 
 const I64 = new FieldType('i64', false, false);
 const schema = new Schema({ k: I64, v: I64 });
@@ -27,7 +27,7 @@ export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult
   const g = o.groups;
   const input = twoI64Batches(schema, rows, (i) => h(i) % g, (i) => i % 1000);
   const budget = Math.ceil((g * 160 + (4 << 20)) / SEGMENT_BYTES) * SEGMENT_BYTES;
-  const k = await loadKernels({ budgetBytes: budget + 8 * SEGMENT_BYTES });
+  const k = await warmKernels(budget + 8 * SEGMENT_BYTES);
   validateAll(k, schema, input);
   const platform = await createNodePlatform();
   const t0 = performance.now();

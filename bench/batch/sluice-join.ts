@@ -10,16 +10,17 @@
 // its aggregate without materializing them.
 //
 // Budget: 2 × (build rows × 32 B + the join table's bytes) + 4 MiB (for 100k build rows ≈ 14 MiB,
-// for 1M ≈ 101 MiB); the kernel instance gets that plus 8 segments.
+// for 1M ≈ 101 MiB); the kernel instance (one per process, reused: bench/batch/sluice-kernels.ts)
+// gets that plus 8 segments.
 
 import { SEGMENT_BYTES } from '../../bindings/abi.generated.ts';
-import { loadKernels, type Kernels } from '../../bindings/index.ts';
 import { joinTableBytes } from '../../bindings/join.ts';
 import { FieldType, Schema } from '../../src/core/schema.ts';
 import { RowLayout } from '../../src/core/batch-writer.ts';
 import { HybridHashJoin } from '../../src/operators/batch/hash-join.ts';
 import { createNodePlatform } from '../../src/platform/node.ts';
 import { h, since, type BatchBenchOptions, type RunResult } from './data.ts';
+import { validateAll, warmKernels } from './sluice-kernels.ts';
 
 const I64 = new FieldType('i64', false, false);
 const probeSchema = new Schema({ k: I64, pv: I64 });
@@ -52,33 +53,13 @@ export function twoI64Batches(schema: Schema, n: number, a: (i: number) => numbe
   return out;
 }
 
-/** Validates every batch (CorruptBatchError / SchemaMismatchError), one at a time through one buffer. */
-export function validateAll(k: Kernels, schema: Schema, batches: readonly Uint8Array[]): void {
-  let cap = 0;
-  let ptr = 0;
-  try {
-    for (const b of batches) {
-      if (b.length > cap) {
-        if (ptr !== 0) k.memory.free(ptr);
-        ptr = 0;
-        cap = Math.ceil(b.length / SEGMENT_BYTES) * SEGMENT_BYTES;
-        ptr = k.memory.alloc(cap);
-      }
-      k.memory.u8.set(b, ptr);
-      k.validate(schema, { ptr, byteLength: b.length });
-    }
-  } finally {
-    if (ptr !== 0) k.memory.free(ptr);
-  }
-}
-
 /** Inner join of `rows` probe rows with `o.buildRows` build rows, all in memory. */
 export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult> {
   const nb = o.buildRows;
   const build = twoI64Batches(buildSchema, nb, (j) => j, (j) => j % 1000);
   const probe = twoI64Batches(probeSchema, rows, (i) => h(i) % nb, (i) => i % 1000);
   const budget = Math.ceil((2 * (nb * ROW + joinTableBytes(nb)) + (4 << 20)) / SEGMENT_BYTES) * SEGMENT_BYTES;
-  const k = await loadKernels({ budgetBytes: budget + 8 * SEGMENT_BYTES });
+  const k = await warmKernels(budget + 8 * SEGMENT_BYTES);
   validateAll(k, buildSchema, build);
   validateAll(k, probeSchema, probe);
   const platform = await createNodePlatform();
