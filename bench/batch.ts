@@ -3,7 +3,7 @@
 // run — repetitions interleaved across engines, median reported — and the results written to
 // bench/results/batch.json and the batch section of bench/RESULTS.md.
 //
-//   node --import tsx bench/batch.ts [--scale 0.1] [--xscale 0.1] [--workloads sort,join] [--engines sluice,duckdb] [--reps 3] [--no-write] [--in-process]
+//   node --import tsx bench/batch.ts [--scale 0.1] [--xscale 0.1] [--workloads sort,join] [--engines sluice,duckdb] [--reps 3] [--warmup 1] [--no-write] [--in-process]
 //   make bench-batch                       (full size: 10M rows; external-sort 100M rows, 1 GiB budget)
 //
 // Every engine runs in a child process of its own (bench/batch/engine-process.ts, started once with
@@ -12,6 +12,9 @@
 // the same process every full GC that another engine's allocations trigger marks that heap too (Sluice
 // measured ~2× slower after it). The parent still interleaves the repetitions: one run at a time, one
 // engine after another, rotating the start. `--in-process` runs everything in this process instead.
+// Before the timed repetitions of a workload, every engine runs it `--warmup` times (default 1), untimed
+// but checked: JIT tiers, first-touch memory and caches are then warm for every engine alike, so the
+// median of a few repetitions is not one cold run away from another value.
 //
 // --scale multiplies the rows of sort/join/groupby (and the join build side, the groupby key count);
 // --xscale does the same for external-sort's rows and budget (default: --scale).
@@ -53,6 +56,7 @@ function arg(name: string): string | undefined {
 const scale = Number(arg('scale') ?? 1);
 const xscale = Number(arg('xscale') ?? scale);
 const reps = Number(arg('reps') ?? 3);
+const warmup = Number(arg('warmup') ?? 1);
 const workloads = (arg('workloads')?.split(',') ?? WORKLOADS) as Workload[];
 const engineFilter = arg('engines')?.split(',');
 const write = !process.argv.includes('--no-write');
@@ -171,6 +175,21 @@ try {
       ...(w === 'external-sort' ? { budgetBytes: base.budgetBytes } : {}),
     }));
     console.log(`\n${w}: ${base.rows.toLocaleString('en')} rows${w === 'join' ? ` × ${base.buildRows.toLocaleString('en')} build` : w === 'groupby' ? ` into ${base.groups.toLocaleString('en')} keys` : w === 'external-sort' ? `, budget ${(base.budgetBytes / 2 ** 20).toFixed(0)} MiB` : ''}; check ${want}`);
+    for (let r = 0; r < warmup; r++) {
+      for (let j = 0; j < list.length; j++) {
+        const e = list[j]!;
+        const row = rows[j]!;
+        if (!e.available || row.error) continue;
+        try {
+          const res = await runEngine(e.engine, base.rows, { ...base, threads: e.threads });
+          if (res.check !== want) throw new Error(`check ${res.check} != expected ${want}`);
+          console.log(`  warm-up ${e.engine}${e.engine === 'duckdb' ? ` ${e.threads}t` : ''}: ${res.seconds.toFixed(3)} s`);
+        } catch (err) {
+          row.error = (err as Error).message.split('\n')[0]!.slice(0, 160);
+          console.log(`  warm-up ${e.engine}: FAILED ${row.error}`);
+        }
+      }
+    }
     for (let r = 0; r < reps; r++) {
       // interleaved: one repetition of every engine, then the next (rotating the start to spread drift)
       for (let j = 0; j < list.length; j++) {
@@ -204,7 +223,7 @@ const lines: string[] = [];
 lines.push('## Batch: sort, join, groupby, external sort');
 lines.push('');
 lines.push(
-  `Command: \`${cmd}\` (full size: \`make bench-batch\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${reps} interleaved repetitions, median; ` +
+  `Command: \`${cmd}\` (full size: \`make bench-batch\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${warmup} untimed warm-up run${warmup === 1 ? '' : 's'} per engine, then ${reps} interleaved repetitions, median; ` +
     (inProcess ? 'every engine in this one process.' : 'each engine in a Node process of its own (bench/batch/engine-process.ts), runs interleaved by the parent.'),
 );
 lines.push(
@@ -242,6 +261,7 @@ if (write) {
         scale,
         xscale,
         reps,
+        warmup,
         entries: results.map((r) => ({ workload: r.workload, engine: r.engine, threads: r.threads, rows: r.rows, seconds: r.seconds, runs: r.runs, ...(r.budgetBytes ? { budgetBytes: r.budgetBytes } : {}), ...(r.note ? { note: r.note } : {}), ...(r.error ? { error: r.error } : {}) })),
       },
       null,
