@@ -10,8 +10,9 @@
 //   +20  W (null bitmap bytes) of the build schema      +24  build field count
 //   +28  buckets address             +32  entries address        +36  matched bitmap address
 //   +40  1 if the build schema has string/bytes/any fields
-//   +44  bucket mode: 0 = by hash (bucket = hash & mask), 1 = direct (see joinFinish)
-//   +48  i64 smallest key (direct mode)                          +56..63 reserved (0)
+//   +44  bucket mode: 0 = by hash (bucket = hash & mask), 1 = direct (see joinFinish), 2 = direct
+//        with each bucket holding its one entry's row address instead of the entry index + 1
+//   +48  i64 smallest key (direct modes)    +56  1 if no direct chain has two entries    +60 reserved
 //   +64  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
 //   then entries: capacity × 12 bytes { u32 hash, u32 row address, u32 next entry index + 1 (0: end) }
 //   then the matched bitmap: one bit per entry, ceil(capacity / 64) × 8 bytes
@@ -23,7 +24,9 @@
 // has one integer key (i32 / i64 / timestamp / bool) whose values span at most nBuckets, joinFinish
 // relinks the chains by bucket = key − min. Every chain then holds exactly the entries of one key, in
 // the same (newest first) order as by hash, so the probe neither hashes nor compares keys and its
-// output is the same bytes. An insert after that relinks by hash again.
+// output is the same bytes. An insert after that relinks by hash again. When no key repeats, an inner
+// join of fixed-width rows (the probe's tight loop) turns the buckets into the rows' addresses (mode 2),
+// so a probe row costs one random access fewer; any other probe turns them back first.
 //
 // ── Probe state (JOIN_PROBE_STATE_BYTES, u32 words; the host zeroes it and sets +4 = 16) ─────────
 //   +0 row index  +4 row byte offset  +8 phase (0 row start, 1 walking the chain, 2 row end)
@@ -165,6 +168,46 @@ export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u3
 @inline const BUCKETS_BY_HASH: u32 = 0;
 // @ts-ignore: decorator
 @inline const BUCKETS_DIRECT: u32 = 1;
+// @ts-ignore: decorator
+@inline const BUCKETS_DIRECT_ROWS: u32 = 2;
+
+/** Links every entry with a non-NULL key into the direct chain of its key (min at +48), in insertion order. */
+function relinkDirect(t: usize): void {
+  const f = keyField(<usize>load<u32>(t, 16), 0);
+  const mask = load<u32>(t);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  const count = load<u32>(t, 8);
+  const off = <usize>(8 + load<u32>(t, 20)) + (<usize>f << 3);
+  const lo = load<u64>(t, 48);
+  let unique: u32 = 1;
+  memory.fill(buckets, 0, (<usize>mask + 1) << 2);
+  for (let e: u32 = 0; e < count; e++) {
+    const ent = entries + <usize>e * ENTRY_BYTES;
+    const row = <usize>load<u32>(ent, 4);
+    if (isNull(row, f)) continue;
+    const b = buckets + (<usize>(<u32>(load<u64>(row + off) - lo)) << 2);
+    const head = load<u32>(b);
+    if (head != 0) unique = 0;
+    store<u32>(ent, head, 8);
+    store<u32>(b, e + 1);
+  }
+  store<u32>(t, unique, 56);
+  store<u32>(t, BUCKETS_DIRECT, 44);
+}
+
+/** Direct buckets (one entry each) to the address of that entry's row. O(buckets). */
+function rowBuckets(t: usize): void {
+  const mask = load<u32>(t);
+  const buckets = <usize>load<u32>(t, 28);
+  const entries = <usize>load<u32>(t, 32);
+  for (let b: u32 = 0; b <= mask; b++) {
+    const p = buckets + (<usize>b << 2);
+    const x = load<u32>(p);
+    if (x != 0) store<u32>(p, load<u32>(entries + <usize>(x - 1) * ENTRY_BYTES, 4));
+  }
+  store<u32>(t, BUCKETS_DIRECT_ROWS, 44);
+}
 
 /** Relinks every chain by hash & mask (the entries keep their hashes), in insertion order. */
 function relinkByHash(t: usize): void {
@@ -191,7 +234,7 @@ function relinkByHash(t: usize): void {
  * bucket mode (0 by hash, 1 direct). O(entries).
  */
 export function joinFinish(t: usize): u32 {
-  if (load<u32>(t, 44) == BUCKETS_DIRECT) return BUCKETS_DIRECT;
+  if (load<u32>(t, 44) != BUCKETS_BY_HASH) return load<u32>(t, 44);
   const schema = <usize>load<u32>(t, 12);
   const keys = <usize>load<u32>(t, 16);
   if (keyCount(keys) != 1) return BUCKETS_BY_HASH;
@@ -199,7 +242,6 @@ export function joinFinish(t: usize): u32 {
   const ty = descType(schema, f);
   if (ty != TYPE_I64 && ty != TYPE_I32 && ty != TYPE_TIMESTAMP && ty != TYPE_BOOL) return BUCKETS_BY_HASH;
   const mask = load<u32>(t);
-  const buckets = <usize>load<u32>(t, 28);
   const entries = <usize>load<u32>(t, 32);
   const count = load<u32>(t, 8);
   const off = <usize>(8 + load<u32>(t, 20)) + (<usize>f << 3);
@@ -213,17 +255,8 @@ export function joinFinish(t: usize): u32 {
     if (v > hi) hi = v;
   }
   if (lo > hi || <u64>hi - <u64>lo > <u64>mask) return BUCKETS_BY_HASH;
-  memory.fill(buckets, 0, (<usize>mask + 1) << 2);
-  for (let e: u32 = 0; e < count; e++) {
-    const ent = entries + <usize>e * ENTRY_BYTES;
-    const row = <usize>load<u32>(ent, 4);
-    if (isNull(row, f)) continue;
-    const b = buckets + (<usize>(<u32>(<u64>load<i64>(row + off) - <u64>lo)) << 2);
-    store<u32>(ent, load<u32>(b), 8);
-    store<u32>(b, e + 1);
-  }
   store<i64>(t, lo, 48);
-  store<u32>(t, BUCKETS_DIRECT, 44);
+  relinkDirect(t);
   return BUCKETS_DIRECT;
 }
 
@@ -440,7 +473,7 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   const bf = keyField(bk, 0);
   if (keyCount(pk) == 1) {
     const kt = descType(ps, pf);
-    if (load<u32>(t, 44) == BUCKETS_DIRECT) keyKind = KEY_DIRECT;
+    if (load<u32>(t, 44) != BUCKETS_BY_HASH) keyKind = KEY_DIRECT;
     else if (kt == TYPE_F64) keyKind = KEY_F64;
     else if (!isVarType(kt)) keyKind = KEY_WORD;
   }
@@ -449,6 +482,10 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   const bKeyOff = <usize>(8 + bw) + (<usize>bf << 3);
   // inner join of fixed-width rows by a one-field key: the tight loop below
   const fast = fixedOut && !useBitmap && keyKind != KEY_GENERIC && (mode & ~JOIN_BUILD_FIRST) == JOIN_EMIT_MATCH;
+  // direct buckets of unique keys hold row addresses for the tight loop (mode 2), entry indexes else
+  const byRow = fast && keyKind == KEY_DIRECT && load<u32>(t, 56) != 0;
+  if (byRow && load<u32>(t, 44) == BUCKETS_DIRECT) rowBuckets(t);
+  else if (!byRow && load<u32>(t, 44) == BUCKETS_DIRECT_ROWS) relinkDirect(t);
 
   let r = load<u32>(st);
   let row = batch + load<u32>(st, 4);
@@ -497,6 +534,36 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
         const b = load<u32>(p);
         store<u32>(p, b == 0xffffffff ? 0 : load<u32>(buckets + (<usize>b << 2)));
       }
+    }
+    if (byRow) {
+      // the rest of the chunk: each probe row has at most one build row, whose address pass 2 loaded
+      let used = load<u32>(out, 4);
+      let cnt = load<u32>(out, 8);
+      while (r < chunkEnd) {
+        let b = <usize>load<u32>(chunkHead + (<usize>(r - chunkStart) << 2));
+        if (phase != 0) b = e == 0 ? 0 : <usize>load<u32>(entries + <usize>(e - 1) * ENTRY_BYTES, 4);
+        if (b != 0) {
+          if (<u64>used + <u64>fixedSize > <u64>cap) {
+            store<u32>(out, used, 4);
+            store<u32>(out, cnt, 8);
+            saveProbe(st, r, <u32>(row - batch), 0, 0, 0, 0);
+            setResult(r, <u32>(row - batch), 0, fixedSize);
+            return STATUS_FULL;
+          }
+          const dst = out + used;
+          used += fixedSize;
+          cnt++;
+          if (buildFirst) writeJoinedFixed(dst, fixedSize, b, bn, row, pn);
+          else writeJoinedFixed(dst, fixedSize, row, pn, b, bn);
+        }
+        phase = 0;
+        e = 0;
+        row += rowLength(row);
+        r++;
+      }
+      store<u32>(out, used, 4);
+      store<u32>(out, cnt, 8);
+      continue;
     }
     if (fast) {
       // the rest of the chunk in a tight loop (output header kept in locals)

@@ -218,9 +218,19 @@ for (const { name, debug } of BUILDS) {
         const v = Math.max(kind === 'timestamp' ? 0 : -Infinity, base + rng.int(span + (rng.bool(0.1) ? 20 : 0)) - (rng.bool(0.05) ? 10 : 0));
         return kind === 'bool' ? v % 2 === 1 : kind === 'i64' ? BigInt(v) : v;
       };
-      const side = (f: RefField[], ki: number, n: number): Uint8Array[] => {
+      // unique build keys (a shuffled range, a few NULLs): the probe's row-address buckets
+      const unique = kind !== 'bool' && rng.bool(0.5);
+      const side = (f: RefField[], ki: number, n: number, distinct = false): Uint8Array[] => {
         const rows = randomRows(rng, f, n, { small: true });
-        for (const r of rows) r[ki] = key(f[ki]!);
+        const pool = Array.from({ length: n }, (_, i) => base + i);
+        for (let i = pool.length - 1; i > 0; i--) {
+          const j = rng.int(i + 1);
+          [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+        }
+        rows.forEach((r, i) => {
+          const v = Math.max(kind === 'timestamp' ? 0 : -Infinity, pool[i]!);
+          r[ki] = !distinct ? key(f[ki]!) : f[ki]!.nullable && rng.bool(0.05) ? null : kind === 'i64' ? BigInt(v) : v;
+        });
         const out: Uint8Array[] = [];
         for (let i = 0; i < rows.length; ) {
           const t = rng.range(1, 80);
@@ -230,7 +240,7 @@ for (const { name, debug } of BUILDS) {
         return out;
       };
       const lb = side(L, 0, rng.pick([1, 20, 200]));
-      const rb = side(R, rk, rng.pick([1, 20, 200]));
+      const rb = side(R, rk, rng.pick([1, 20, 200]), unique);
       const type = rng.bool(0.5) ? 'inner' : rng.pick(JOIN_TYPES);
       const buildSide = rng.bool(0.7) ? 'right' : 'left';
       const cap = rng.pick(CAPACITIES);
