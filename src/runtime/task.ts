@@ -142,22 +142,25 @@ export class ChainedOperator {
     return this.forwards ? this.forwardStatus(status) : undefined;
   }
 
+  /** Chained successors on the main output and on every side output. */
+  private successors(): readonly ChainedOperator[] {
+    return this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
+  }
+
   private forwardWatermark(wm: number): MaybePromise {
     if (this.writers.length > 0) {
       const ev = watermarkEvent(wm);
       for (const w of this.writers) w.broadcastEvent(ev);
     }
     for (const ws of this.sideWriters.values()) for (const w of ws) w.broadcastEvent(watermarkEvent(wm));
-    const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
-    return eachInOrder(all, (c) => c.pushWatermark(wm));
+    return eachInOrder(this.successors(), (c) => c.pushWatermark(wm));
   }
 
   private forwardStatus(status: WatermarkStatus): MaybePromise {
     const ev = status === 'idle' ? IDLE_STATUS : ACTIVE_STATUS;
     for (const w of this.writers) w.broadcastEvent(ev);
     for (const ws of this.sideWriters.values()) for (const w of ws) w.broadcastEvent(ev);
-    const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
-    return eachInOrder(all, (c) => c.pushStatus(status));
+    return eachInOrder(this.successors(), (c) => c.pushStatus(status));
   }
 
   /** Hands this operator's output to chained operators (direct call) and record writers. */
@@ -224,9 +227,8 @@ export class ChainedOperator {
     }
     return then(this.guard(r), () =>
       then(this.emit(out), () => {
-        const all = this.sideChained.size === 0 ? this.chained : [...this.chained, ...[...this.sideChained.values()].flat()];
         return then(
-          eachInOrder(all, (c) => c.finish()),
+          eachInOrder(this.successors(), (c) => c.finish()),
           () => {
             for (const w of this.writers) w.finish();
             for (const ws of this.sideWriters.values()) for (const w of ws) w.finish();

@@ -26,7 +26,7 @@
 
 import { BATCH_MAGIC, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import type { KeyRef, Kernels, ManagedBatch, Merger } from '../../../bindings/kernels.ts';
-import { CorruptBatchError, JobDefinitionError, MemoryBudgetError, SluiceError } from '../../core/errors.ts';
+import { CorruptBatchError, type ErrorContext, JobDefinitionError, MemoryBudgetError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
 import type { SpillFile, SpillReader, SpillStore, SpillStoreFactory, SpillWriter } from '../../platform/types.ts';
 import { formatBytes, type MemoryReservation } from '../../runtime/memory-manager.ts';
@@ -92,8 +92,8 @@ export interface ExternalSortStats {
   peakBytes: number;
 }
 
-/** The budget as the sorter uses it: whole segments, refused when full. */
-interface SegmentBudget {
+/** The budget as the sorter (and top-n) uses it: whole segments, refused when full. */
+export interface SegmentBudget {
   readonly budgetBytes: number;
   readonly available: number; // segments
   tryTake(n: number): boolean;
@@ -140,6 +140,16 @@ class ReservationBudget implements SegmentBudget {
   describe(): string {
     return `managed-memory share of ${formatBytes(this.r.budgetBytes)} (${this.r.operator} subtask ${this.r.subtask})`;
   }
+}
+
+/**
+ * A byte budget (validated: a whole number of bytes ≥ 0) or a managed-memory reservation as whole
+ * segments. `context` is attached to the error for a bad byte budget.
+ */
+export function segmentBudget(b: MemoryReservation | number, operator: string, context?: ErrorContext): SegmentBudget {
+  if (typeof b !== 'number') return new ReservationBudget(b);
+  if (!Number.isSafeInteger(b) || b < 0) throw new JobDefinitionError(`${operator}: budget must be a whole number of bytes ≥ 0, got ${b}`, context);
+  return new ByteBudget(b);
 }
 
 /** A spilled, sorted run: its file and the largest batch in it (what the merge must hold open). */
@@ -224,13 +234,7 @@ export class ExternalSorter {
     this.spillOpt = opts.spill;
     this.trusted = opts.trusted === true;
     this.reuseOutput = opts.reuseOutput === true;
-    const b = opts.budget;
-    if (typeof b === 'number') {
-      if (!Number.isSafeInteger(b) || b < 0) throw new JobDefinitionError(`${this.operator}: budget must be a whole number of bytes ≥ 0, got ${b}`);
-      this.budget = new ByteBudget(b);
-    } else {
-      this.budget = new ReservationBudget(b);
-    }
+    this.budget = segmentBudget(opts.budget, this.operator);
     this.outputBytes = Math.floor((opts.outputBytes ?? SEGMENT_BYTES) / 8) * 8;
     if (!(this.outputBytes >= 16)) throw new RangeError(`outputBytes must be ≥ 16, got ${opts.outputBytes}`);
     this.outSegs = segs(this.outputBytes);

@@ -27,7 +27,7 @@ import { CorruptBatchError, JobDefinitionError, MemoryBudgetError, SluiceError }
 import type { Schema } from '../../core/schema.ts';
 import type { SpillStore, SpillStoreFactory } from '../../platform/types.ts';
 import { formatBytes, type MemoryReservation } from '../../runtime/memory-manager.ts';
-import { ExternalSorter, SORT_INDEX_BYTES_PER_ROW, type ExternalSortStats } from './external-sort.ts';
+import { ExternalSorter, SORT_INDEX_BYTES_PER_ROW, type ExternalSortStats, type SegmentBudget, segmentBudget } from './external-sort.ts';
 
 /** Options of {@link TopN}: those of ExternalSorter plus the limit and offset. */
 export interface TopNOptions {
@@ -65,38 +65,7 @@ export interface TopNStats {
   peakBytes: number;
 }
 
-interface SegmentBudget {
-  readonly available: number;
-  tryTake(n: number): boolean;
-  give(n: number): void;
-  describe(): string;
-}
-
 const segs = (bytes: number) => Math.max(1, Math.ceil(bytes / SEGMENT_BYTES));
-
-function budgetOf(b: MemoryReservation | number, operator: string): SegmentBudget {
-  if (typeof b === 'number') {
-    if (!Number.isSafeInteger(b) || b < 0) throw new JobDefinitionError(`${operator}: budget must be a whole number of bytes ≥ 0, got ${b}`, { operator });
-    const total = Math.floor(b / SEGMENT_BYTES);
-    let used = 0;
-    return {
-      get available() {
-        return total - used;
-      },
-      tryTake: (n) => (used + n > total ? false : ((used += n), true)),
-      give: (n) => void (used -= n),
-      describe: () => `budget of ${formatBytes(b)}`,
-    };
-  }
-  return {
-    get available() {
-      return b.segmentsAvailable;
-    },
-    tryTake: (n) => b.tryReserve(n * SEGMENT_BYTES),
-    give: (n) => b.releaseSegments(n),
-    describe: () => `managed-memory share of ${formatBytes(b.budgetBytes)} (${b.operator} subtask ${b.subtask})`,
-  };
-}
 
 /** Rows [from, to) of a batch (bytes at offset 0 of their own buffer) as a batch of their own. */
 function sliceRows(b: Uint8Array, from: number, to: number): Uint8Array {
@@ -181,7 +150,7 @@ export class TopN {
     if (this.keys.length === 0) throw new JobDefinitionError(`${this.operator}: a top-n needs at least one key field`, { operator: this.operator });
     this.sd = schemaDescriptor(this.schema);
     this.kd = keyDescriptor(this.schema, this.keys); // checks the key fields now
-    this.budget = budgetOf(opts.budget, this.operator);
+    this.budget = segmentBudget(opts.budget, this.operator, { operator: this.operator });
     this.outputBytes = Math.floor((opts.outputBytes ?? SEGMENT_BYTES) / 8) * 8;
     if (!(this.outputBytes >= 16)) throw new RangeError(`outputBytes must be ≥ 16, got ${opts.outputBytes}`);
     if (this.budget.available < 4) {
