@@ -85,7 +85,7 @@ test('hash aggregate == DuckDB GROUP BY k1, k2 (count, count(v), sum, min, max, 
   let spilled = 0;
   const k = await kernelsFor(false);
   try {
-    await forSeeds('hash-aggregate/duckdb', 16, async (rng, seed) => {
+    await forSeeds('hash-aggregate/duckdb', 32, async (rng, seed) => {
       const k1 = rng.pick(KEY_KINDS);
       const k2 = rng.pick(KEY_KINDS);
       const vk = rng.pick(VAL_KINDS);
@@ -130,7 +130,6 @@ test('hash aggregate == DuckDB GROUP BY k1, k2 (count, count(v), sum, min, max, 
       });
       const out: Uint8Array[] = [];
       for await (const b of agg.run(batches)) out.push(b);
-      if (agg.stats.spills > 0) spilled++;
       const got = decodeBatches(agg.outputSchema, out).map((r) => Object.values(r));
       const a = byKey(got);
       const b = byKey(want);
@@ -143,6 +142,8 @@ test('hash aggregate == DuckDB GROUP BY k1, k2 (count, count(v), sum, min, max, 
       const d = new HashAggregator({ kernels: k, schema, keys: ['k1', 'k2'], aggs: [], budget: 5 * SEGMENT_BYTES, spill, chunkBytes: 1024 });
       const dout: Uint8Array[] = [];
       for await (const x of d.run(batches)) dout.push(x);
+      // a seed counts as covering the spill path if either the aggregate or the DISTINCT spilled
+      if (agg.stats.spills > 0 || d.stats.spills > 0) spilled++;
       const dd = byKey(decodeBatches(d.outputSchema, dout).map((r) => Object.values(r)));
       const wd = byKey(wantDistinct);
       assert.is(dd.size, wd.size, 'distinct count');
