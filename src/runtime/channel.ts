@@ -53,12 +53,49 @@ export const IDLE_STATUS: WatermarkStatusEvent = Object.freeze({ kind: 'watermar
 export const ACTIVE_STATUS: WatermarkStatusEvent = Object.freeze({ kind: 'watermark-status', status: 'active' });
 
 /**
- * An unbounded FIFO of events from one producer subtask to one consumer subtask. Cost: O(1) amortized
+ * What a task reads one input from: events of one producer subtask, in order. The in-thread
+ * {@link Channel} is one; a channel from another thread (remote-channel.ts) or a blocking exchange
+ * that reads back what it spilled are others.
+ */
+export interface InputChannel<T = unknown> {
+  /** `Producer#i -> Consumer#j`, for errors and metrics. */
+  readonly description: string;
+  /** The next event, or undefined if none is there now. */
+  poll(): ChannelEvent<T> | undefined;
+  /**
+   * Whether events may still arrive without any task of this thread doing something: the producer
+   * runs on another thread, or the channel is reading back from I/O. A task with such an input counts
+   * as waiting, and the channel calls `onAvailable` when `poll()` has something again. Absent: never.
+   */
+  readonly external?: boolean;
+  /** Set by the consuming task: called (from any stack) when an `external` channel has events again. */
+  onAvailable?: (() => void) | undefined;
+}
+
+/**
+ * What a record writer writes one channel to. `push` always takes the event; a channel that holds
+ * more than it should (no network buffer or credit left, a spill in flight) answers `isAvailable`
+ * false until it has drained, and the producing task does not take more input meanwhile
+ * (backpressure, as Flink's output availability).
+ */
+export interface OutputChannel<T = unknown> {
+  readonly description: string;
+  push(ev: ChannelEvent<T>): void;
+  /** Records pushed that the consumer has not taken yet (as far as this side knows). */
+  readonly bufferedRecords: number;
+  /** False while the channel is over its bound. Absent: always available. */
+  readonly isAvailable?: boolean;
+  /** Calls `listener` once when the channel is available again (after answering false). */
+  whenAvailable?(listener: () => void): void;
+}
+
+/**
+ * An unbounded FIFO of events from one producer subtask to one consumer subtask, both on this thread. Cost: O(1) amortized
  * push and poll (a head index into an array, compacted when half of it is consumed). Bounding it
  * (credit-based backpressure) comes with the multi-threaded executor; the single-threaded scheduler
  * drains downstream tasks every round, so at most a round's worth of batches is buffered.
  */
-export class Channel<T = unknown> {
+export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
   private events: ChannelEvent<T>[] = [];
   private head = 0;
   /** Records currently buffered (data events only). */

@@ -8,7 +8,7 @@ import { previewValue } from '../core/errors.ts';
 import { subtaskForKeyGroup } from '../core/hash.ts';
 import type { KeySelectorSpec } from '../graph/operator.ts';
 import type { PartitionSpec } from '../graph/transformation.ts';
-import type { Channel, ChannelEvent } from './channel.ts';
+import type { ChannelEvent, OutputChannel } from './channel.ts';
 import { END_OF_INPUT } from './channel.ts';
 import { userFailure } from './failure.ts';
 import { KeyGroupAssigner, extractKey } from './keys.ts';
@@ -27,7 +27,7 @@ export class RecordWriter {
   private random: number;
 
   constructor(
-    private readonly channels: readonly Channel[],
+    private readonly channels: readonly OutputChannel[],
     private readonly partition: PartitionSpec,
     private readonly batchSize: number,
     private readonly maxParallelism: number,
@@ -151,6 +151,19 @@ export class RecordWriter {
   /** Flushes and sends end-of-input on every channel. */
   finish(): void {
     this.broadcastEvent(END_OF_INPUT);
+  }
+
+  /** Whether every channel can take more (false: one is over its bound; the task pauses its input). */
+  get isAvailable(): boolean {
+    for (const ch of this.channels) if (ch.isAvailable === false) return false;
+    return true;
+  }
+
+  /** Calls `listener` once when every channel is available again. */
+  whenAvailable(listener: () => void): void {
+    const blocked = this.channels.find((ch) => ch.isAvailable === false);
+    if (blocked === undefined || blocked.whenAvailable === undefined) listener();
+    else blocked.whenAvailable(() => this.whenAvailable(listener));
   }
 
   /** Records buffered in all channels of this writer that the consumers have not taken yet. */

@@ -5,7 +5,7 @@
 import type { JobConfig, StreamNode } from '../graph/stream-graph.ts';
 import type { ExecutionSubtask } from '../graph/execution-graph.ts';
 import type { KeyedStateStore, MaybePromise, OperatorContext, Output, SourceReader, StreamOperator } from '../graph/operator.ts';
-import type { Channel, WatermarkStatus } from './channel.ts';
+import type { InputChannel, OutputChannel, WatermarkStatus } from './channel.ts';
 import { ACTIVE_STATUS, IDLE_STATUS, watermarkEvent } from './channel.ts';
 import type { ProcessingClock } from './clock.ts';
 import { internalFailure, userFailure } from './failure.ts';
@@ -13,6 +13,9 @@ import { HeapKeyedState } from './keyed-state.ts';
 import { BatchOutput } from './output.ts';
 import { RecordWriter } from './record-writer.ts';
 import { MAX_WATERMARK, MIN_WATERMARK, WatermarkValve } from './watermark-valve.ts';
+
+const monotonicNow: () => number =
+  typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
 
 /** Runs `next` after `r` (at once when `r` is not a promise). */
 function then(r: MaybePromise, next: () => MaybePromise): MaybePromise {
@@ -269,11 +272,18 @@ export class Task {
   pending = 0;
   /** Called when something this task waited for happened (the executor's wake-up). */
   onWake: () => void = () => undefined;
+  /** Every record writer of the chain (main and side outputs). */
+  private readonly allWriters: RecordWriter[] = [];
+  /** Set while an output channel is over its bound and the task waits for it (backpressure). */
+  private awaitingOutput = false;
+  private backpressuredSince = 0;
+  /** Milliseconds (real time) this task spent unable to write because an output was over its bound. */
+  backpressuredMs = 0;
 
   constructor(
     readonly subtask: ExecutionSubtask,
-    private readonly inputs: readonly Channel[],
-    outputChannels: (channelIds: readonly number[]) => Channel[],
+    private readonly inputs: readonly InputChannel[],
+    outputChannels: (channelIds: readonly number[]) => OutputChannel[],
     config: JobConfig,
     private readonly batchSize: number,
     clock: ProcessingClock,
@@ -330,6 +340,7 @@ export class Task {
       const chans = outputChannels(subtask.outputs.get(e.id)!.map((c) => c.id));
       const up = byNode.get(e.sourceNode.id)!;
       const w = new RecordWriter(chans, e.partition, batchSize, config.maxParallelism, subtask.index, e.sourceNode.name);
+      this.allWriters.push(w);
       if (e.outputTag === undefined) up.writers.push(w);
       else {
         const list = up.sideWriters.get(e.outputTag) ?? [];
@@ -340,6 +351,7 @@ export class Task {
     this.head = this.operators[0]!;
     this.reader = this.head.node.source?.createReader(subtask.index, v.parallelism);
     this.inputIndex = subtask.inputs.map((c) => c.edge.inputIndex);
+    for (const ch of inputs) if (ch.external !== undefined) ch.onAvailable = () => this.onWake();
     this.valve =
       inputs.length > 0
         ? new WatermarkValve(inputs.length, {
@@ -355,7 +367,36 @@ export class Task {
 
   /** Whether the task waits for something outside the executor (I/O, the clock, async calls). */
   get waiting(): boolean {
-    return !this.finished && (this.blocked || this.pending > 0 || this.scheduled.size > 0 || this.mail.length > 0);
+    if (this.finished) return false;
+    if (this.blocked || this.awaitingOutput || this.pending > 0 || this.scheduled.size > 0 || this.mail.length > 0) return true;
+    for (const ch of this.inputs) if (ch.external === true) return true;
+    return false;
+  }
+
+  /** Backpressure share so far: backpressured ms, including a wait still going on. */
+  backpressureMs(at: number = monotonicNow()): number {
+    return this.backpressuredMs + (this.awaitingOutput ? at - this.backpressuredSince : 0);
+  }
+
+  /**
+   * Whether every output channel can take more. If not, the task waits (counted as backpressure)
+   * until they can, and the executor is woken then.
+   */
+  private outputsAvailable(): boolean {
+    if (this.awaitingOutput) return false;
+    for (const w of this.allWriters) {
+      if (!w.isAvailable) {
+        this.awaitingOutput = true;
+        this.backpressuredSince = monotonicNow();
+        w.whenAvailable(() => {
+          this.awaitingOutput = false;
+          this.backpressuredMs += monotonicNow() - this.backpressuredSince;
+          this.onWake();
+        });
+        return false;
+      }
+    }
+    return true;
   }
 
   open(): void {
@@ -386,7 +427,7 @@ export class Task {
       const r = this.mail.shift()!();
       if (r !== undefined) await r;
     }
-    if (this.finished || this.blocked) {
+    if (this.finished || this.blocked || !this.outputsAvailable()) {
       if (progressed) this.flush();
       return progressed;
     }
@@ -400,6 +441,11 @@ export class Task {
         if (ev.kind === 'data') {
           const r = head.push(ev.batch, ev.timestamps, this.inputIndex[ci]!);
           if (r !== undefined) await r;
+          // an output over its bound: stop taking input (the rest stays queued in the channels)
+          if (!this.outputsAvailable()) {
+            this.flush();
+            return true;
+          }
         } else {
           valve.input(ci, ev);
           if (this.valveOut.length > 0) await this.applyValve();
