@@ -10,6 +10,7 @@ export {
   type BroadcastContext, type ReadOnlyBroadcastContext, type KeyedBroadcastProcessFunction, type BroadcastProcessFunction,
 } from './api/functions.ts';
 export { JobClient } from './api/job-client.ts';
+export { defineJob, JobDefinition, RunningJob, type JobBuilder, type JobRunOptions, type JobRun } from './api/job-definition.ts';
 export { KeyedContextRequiredError } from './operators/process.ts';
 export type { GeneratorOptions } from './connectors/collection.ts';
 export type { NumericField, KeyField, SourceOptions } from './api/types.ts';

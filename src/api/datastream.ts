@@ -302,7 +302,7 @@ export class DataStream<T> {
     const results: T[] = [];
     const t = this.addSinkOperator('Sink: Collect', () => new CollectOperator(results));
     const h = new CollectHandle<T>(this.env, t, results);
-    this.env._addSink(t, () => h._complete());
+    this.env._addSink(t, () => h._complete(), results as unknown[]);
     return h;
   }
 

@@ -27,6 +27,7 @@ import type { SourceOptions } from './types.ts';
 import { recordStreamFacts } from '../graph/planner.ts';
 import { bindManagedMemory } from '../operators/batch/batch-operators.ts';
 import { parseMemorySize, type MemorySize } from '../runtime/memory-manager.ts';
+import { checkBufferTimeout, DEFAULT_BUFFER_TIMEOUT_MS } from '../runtime/network/output-flusher.ts';
 
 /** Source options shared by `readCsv` / `readNdjson`. */
 export interface FileSourceOptions {
@@ -65,6 +66,20 @@ export interface EnvironmentOptions {
    * Bytes or a size like `'512mb'` (default `'256mb'`).
    */
   managedMemory?: MemorySize;
+  /**
+   * How long a partly filled network buffer may wait before it is sent to a subtask on another
+   * worker thread (ms; default 100, as Flink): the latency/throughput knob of jobs run on workers
+   * (`defineJob(...).run({ workers })`). 0 sends after every batch; -1 only when a buffer is full.
+   * Channels between subtasks of one thread pass batches at once and ignore it.
+   */
+  bufferTimeoutMs?: number;
+}
+
+/** @internal A sink of the job being built: its transformation, what to call when the job is done, what collect() fills. */
+export interface JobSink {
+  readonly t: SinkTransformation;
+  readonly onFinished?: (() => void) | undefined;
+  readonly collected?: unknown[] | undefined;
 }
 
 const DEFAULT_JOB_NAME = 'Sluice job';
@@ -87,7 +102,7 @@ const DEFAULT_MANAGED_MEMORY = '256mb';
  */
 export class StreamEnvironment {
   private ids = 0;
-  private sinks: { t: SinkTransformation; onFinished?: () => void }[] = [];
+  private sinks: JobSink[] = [];
   /** Side outputs that must have a sink whenever their source is part of the job. */
   private requiredOutputs: { source: number; output: number; what: string }[] = [];
   private parallelism: number;
@@ -96,6 +111,7 @@ export class StreamEnvironment {
   private readonly batchSize: number;
   private readonly clock: ProcessingClock | undefined;
   private readonly managedMemory: number;
+  private readonly bufferTimeoutMs: number;
 
   private constructor(opts: EnvironmentOptions) {
     this.parallelism = opts.parallelism ?? 1;
@@ -104,6 +120,7 @@ export class StreamEnvironment {
     this.batchSize = opts.batchSize ?? 1024;
     this.clock = opts.clock;
     this.managedMemory = parseMemorySize(opts.managedMemory ?? DEFAULT_MANAGED_MEMORY);
+    this.bufferTimeoutMs = checkBufferTimeout(opts.bufferTimeoutMs ?? DEFAULT_BUFFER_TIMEOUT_MS);
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new JobDefinitionError(`batchSize must be an integer >= 1, got ${this.batchSize}`);
     }
@@ -252,9 +269,20 @@ export class StreamEnvironment {
   _nextId(): number {
     return ++this.ids;
   }
-  /** @internal */
-  _addSink(t: SinkTransformation, onFinished?: () => void): void {
-    this.sinks.push(onFinished ? { t, onFinished } : { t });
+  /** @internal `collected`: the array a collect() sink fills (results from worker threads go there). */
+  _addSink(t: SinkTransformation, onFinished?: () => void, collected?: unknown[]): void {
+    this.sinks.push({ t, onFinished, collected });
+  }
+  /**
+   * @internal The job of the sinks defined so far, with the batch operators' shares of managed memory
+   * bound (a budget too small fails here); those sinks are consumed, as by `execute()`.
+   */
+  _prepare(jobName: string): { graph: JobGraph; sinks: readonly JobSink[]; batchSize: number; clock: ProcessingClock | undefined; bufferTimeoutMs: number } {
+    const graph = this.getJobGraph(jobName);
+    bindManagedMemory(graph, this.managedMemory);
+    const sinks = this.sinks;
+    this.sinks = [];
+    return { graph, sinks, batchSize: this.batchSize, clock: this.clock, bufferTimeoutMs: this.bufferTimeoutMs };
   }
   /** @internal */
   _checkParallelism(p: number, what: string): void {
@@ -325,11 +353,7 @@ export class StreamEnvironment {
    * await job.result.catch((e) => { if (!(e instanceof JobCancelledError)) throw e; });
    */
   executeAsync(jobName: string = DEFAULT_JOB_NAME, opts: { signal?: AbortSignal } = {}): JobClient {
-    const graph = this.getJobGraph(jobName);
-    // job setup: the batch operators' shares of the managed memory (a budget too small fails here)
-    bindManagedMemory(graph, this.managedMemory);
-    const sinks = this.sinks;
-    this.sinks = [];
+    const { graph, sinks } = this._prepare(jobName);
     const ctl = new AbortController();
     const outer = opts.signal;
     if (outer) {

@@ -46,6 +46,13 @@ export interface Output<O = unknown> {
   pushWatermark(timestamp: number): void;
   /** Declares the output idle (excluded from downstream watermarks) or active again. */
   pushStatus(status: 'idle' | 'active'): void;
+  /**
+   * Sends what was pushed so far down the chain now, and waits while the task's outputs are over
+   * their bound (backpressure). For operators that emit a large result in pieces, e.g. a blocking
+   * operator's `endInput`: `for (const chunk of result) { for (const r of chunk) out.push(r); await out.flush?.(); }`
+   * keeps only a chunk in the heap at a time. Absent on outputs that cannot flush (the caller emits at the end).
+   */
+  flush?(): MaybePromise;
 }
 
 /** What an operator instance knows about where it runs. One per operator per subtask. */

@@ -90,10 +90,11 @@ export interface OutputChannel<T = unknown> {
 }
 
 /**
- * An unbounded FIFO of events from one producer subtask to one consumer subtask, both on this thread. Cost: O(1) amortized
- * push and poll (a head index into an array, compacted when half of it is consumed). Bounding it
- * (credit-based backpressure) comes with the multi-threaded executor; the single-threaded scheduler
- * drains downstream tasks every round, so at most a round's worth of batches is buffered.
+ * A FIFO of events from one producer subtask to one consumer subtask, both on this thread. Cost: O(1)
+ * amortized push and poll (a head index into an array, compacted when half of it is consumed).
+ * Bounded by `capacity` records: `push` always takes the event, but past the capacity the channel is
+ * not `isAvailable` and the producing task pauses until the consumer has polled below it
+ * (backpressure; at most a batch more than the capacity is ever buffered).
  */
 export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
   private events: ChannelEvent<T>[] = [];
@@ -102,8 +103,14 @@ export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
   bufferedRecords = 0;
   /** Whether end-of-input was pushed; nothing may follow it. */
   ended = false;
+  private listeners: (() => void)[] = [];
 
-  constructor(readonly id: number, readonly description: string) {}
+  constructor(
+    readonly id: number,
+    readonly description: string,
+    /** Records above which the producer pauses (default: unbounded). */
+    readonly capacity: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   push(ev: ChannelEvent<T>): void {
     if (this.ended) throw new Error(`internal: event after end-of-input on channel ${this.description}`);
@@ -120,11 +127,27 @@ export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
       this.events = this.events.slice(this.head);
       this.head = 0;
     }
-    if (ev.kind === 'data') this.bufferedRecords -= ev.batch.length;
+    if (ev.kind === 'data') {
+      this.bufferedRecords -= ev.batch.length;
+      if (this.listeners.length > 0 && this.bufferedRecords < this.capacity) {
+        const ls = this.listeners;
+        this.listeners = [];
+        for (const l of ls) l();
+      }
+    }
     return ev;
   }
 
   get isEmpty(): boolean {
     return this.head >= this.events.length;
+  }
+
+  get isAvailable(): boolean {
+    return this.bufferedRecords < this.capacity;
+  }
+
+  whenAvailable(listener: () => void): void {
+    if (this.isAvailable) listener();
+    else this.listeners.push(listener);
   }
 }

@@ -2,8 +2,8 @@
 // thread, round by round, yielding to the event loop regularly so the host stays responsive.
 
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
-import type { ExecutionGraph } from '../graph/execution-graph.ts';
-import { Channel } from './channel.ts';
+import type { ExecutionChannel, ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
+import { Channel, type InputChannel, type OutputChannel } from './channel.ts';
 import { internalFailure } from './failure.ts';
 import { JobResult, type OperatorMetrics } from './job-result.ts';
 import { Task } from './task.ts';
@@ -20,6 +20,17 @@ export interface ExecutorOptions {
   clock?: ProcessingClock;
   /** Receives the live tasks once they are created (metrics of a running job). */
   onTasks?: (tasks: readonly Task[]) => void;
+  /** Which subtasks run on this thread (default: all); the others run on other threads. */
+  runsHere?: (subtask: ExecutionSubtask) => boolean;
+  /** The input of a subtask here whose producer runs on another thread. */
+  remoteInput?: (channel: ExecutionChannel, description: string) => InputChannel;
+  /** The output of a subtask here whose consumer runs on another thread. */
+  remoteOutput?: (channel: ExecutionChannel, description: string) => OutputChannel;
+}
+
+/** `Producer#i -> Consumer#j`. */
+export function channelDescription(c: ExecutionChannel): string {
+  return `${c.edge.source.name}#${c.sourceSubtask} -> ${c.edge.target.name}#${c.targetSubtask}`;
 }
 
 const now: () => number = typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
@@ -40,15 +51,36 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   const batchSize = opts.batchSize ?? 1024;
   const yieldEvery = opts.yieldEveryMs ?? 10;
   const config = eg.job.config;
-  const channels: Channel[] = [];
-  for (const st of eg.subtasks) {
+  const here = opts.runsHere ?? (() => true);
+  const mine = eg.subtasks.filter(here);
+  const bySubtask = new Map<string, ExecutionSubtask>();
+  for (const st of eg.subtasks) bySubtask.set(`${st.vertex.id}/${st.index}`, st);
+  const runsHere = (vertex: number, index: number): boolean => here(bySubtask.get(`${vertex}/${index}`)!);
+  const inputs: InputChannel[] = [];
+  const outputs: OutputChannel[] = [];
+  for (const st of mine) {
     for (const c of st.inputs) {
-      channels[c.id] = new Channel(c.id, `${c.edge.source.name}#${c.sourceSubtask} -> ${c.edge.target.name}#${c.targetSubtask}`);
+      const description = channelDescription(c);
+      if (runsHere(c.edge.source.id, c.sourceSubtask)) {
+        const ch = new Channel(c.id, description, batchSize);
+        inputs[c.id] = ch;
+        outputs[c.id] = ch;
+      } else {
+        if (!opts.remoteInput) throw new Error(`internal: channel ${description} comes from another thread, and no remote channels were given`);
+        inputs[c.id] = opts.remoteInput(c, description);
+      }
+    }
+    for (const chans of st.outputs.values()) {
+      for (const c of chans) {
+        if (runsHere(c.edge.target.id, c.targetSubtask)) continue; // made with the consumer's inputs
+        if (!opts.remoteOutput) throw new Error(`internal: channel ${channelDescription(c)} goes to another thread, and no remote channels were given`);
+        outputs[c.id] = opts.remoteOutput(c, channelDescription(c));
+      }
     }
   }
   const clock = opts.clock ?? new SystemClock();
-  const tasks = eg.subtasks.map(
-    (st) => new Task(st, st.inputs.map((c) => channels[c.id]!), (ids) => ids.map((id) => channels[id]!), config, batchSize, clock),
+  const tasks = mine.map(
+    (st) => new Task(st, st.inputs.map((c) => inputs[c.id]!), (ids) => ids.map((id) => outputs[id]!), config, batchSize, clock),
   );
   opts.onTasks?.(tasks);
 
@@ -69,25 +101,18 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   const signal = opts.signal;
   signal?.addEventListener('abort', wakeUp);
 
-  // a step that waits for an async call (async sink, async I/O) is abandoned when the job is cancelled
-  let cancelled: Promise<never> | undefined;
-  if (signal) {
-    cancelled = new Promise<never>((_, reject) => {
-      const fail = (): void => reject(new JobCancelledError(config.jobName, signal.reason));
-      if (signal.aborted) fail();
-      else signal.addEventListener('abort', fail, { once: true });
-    });
-    cancelled.catch(() => undefined);
-  }
-  const step = (t: Task): Promise<boolean> => {
-    const p = t.step();
-    if (!cancelled) return p;
-    p.catch(() => undefined); // its failure is moot once the job is cancelled
-    return Promise.race([p, cancelled]);
+  // a task whose step is suspended in an operator's promise (async sink, spill I/O, an output over its
+  // bound) is busy: the other tasks go on meanwhile; its failure fails the job at the next round
+  let asyncFailure: { error: unknown } | undefined;
+  const onStepSettled = (): void => onWake();
+  const onStepFailed = (e: unknown): void => {
+    asyncFailure ??= { error: e };
+    wakeUp();
   };
 
   const start = now();
   let failure: unknown;
+  await undefined; // the job starts after the caller got its handle (executeAsync)
   try {
     for (const t of tasks) t.open();
     let lastYield = now();
@@ -96,18 +121,26 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
       if (signal?.aborted) {
         throw new JobCancelledError(config.jobName, signal.reason);
       }
+      if (asyncFailure) throw asyncFailure.error;
       let progressed = false;
       woken = false;
       for (const t of tasks) {
-        if (t.finished) continue;
-        if (await step(t)) progressed = true;
-        if (t.finished) running--;
+        if (t.finished || t.busy) continue;
+        const r = t.step();
+        if (r === true) progressed = true;
+        else if (r !== false) {
+          progressed = true;
+          r.then(onStepSettled, onStepFailed);
+        }
       }
-      if (!progressed && running > 0 && !woken) {
+      running = tasks.reduce((n, t) => (t.finished ? n : n + 1), 0);
+      if (tasks.every((t) => t.finished || t.busy)) progressed = false;
+      else if (tasks.some((t) => t.busy)) await Promise.resolve(); // lets a settled async step resume soon
+      if (!progressed && running > 0 && !woken && !asyncFailure) {
         if (!tasks.some((t) => t.waiting)) {
           throw new SluiceError(`internal error: job '${config.jobName}' stalled with ${running} unfinished tasks`, { domain: 'internal' });
         }
-        // every task that could work waits for I/O, the clock or an async call: sleep until one is done
+        // every task that could work waits for I/O, the clock, an async call or another thread: sleep until one is done
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -135,11 +168,12 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
     for (const co of t.operators) {
       let m = metrics.get(co.node.id);
       if (!m) {
-        m = { id: co.node.id, name: co.node.name, vertex: t.subtask.vertex.id, parallelism: co.node.parallelism, recordsIn: 0, recordsOut: 0 };
+        m = { id: co.node.id, name: co.node.name, vertex: t.subtask.vertex.id, parallelism: co.node.parallelism, recordsIn: 0, recordsOut: 0, backpressureMs: 0 };
         metrics.set(co.node.id, m);
       }
       m.recordsIn += co.recordsIn + co.recordsIn2;
       m.recordsOut += co.recordsOut;
+      m.backpressureMs += t.backpressuredMs;
     }
   }
   const ops = [...metrics.values()].sort((a, b) => a.id - b.id);

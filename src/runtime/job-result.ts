@@ -14,6 +14,11 @@ export interface OperatorMetrics {
   readonly parallelism: number;
   readonly recordsIn: number;
   readonly recordsOut: number;
+  /**
+   * Milliseconds the operator's tasks could not take input because an output channel was over its
+   * bound (a slow consumer), summed over subtasks; the whole chain of a task shares its figure.
+   */
+  readonly backpressureMs: number;
 }
 
 /**
@@ -61,6 +66,8 @@ export interface LiveOperatorMetrics extends OperatorMetrics {
   readonly watermarkLagMs: number | undefined;
   /** Records the operator wrote that downstream tasks have not taken yet (undefined: chained only). */
   readonly outputBacklog: number | undefined;
+  /** Share of the time since the job started that its tasks were backpressured, averaged over subtasks (0..1). */
+  readonly backpressure: number;
 }
 
 /** Metrics of the live tasks of a job (`JobClient.metrics()`). Cost: O(operators × subtasks). */
@@ -81,9 +88,12 @@ export function liveMetrics(tasks: readonly Task[], elapsedMs: number, now: numb
           currentWatermark: Number.MAX_SAFE_INTEGER,
           watermarkLagMs: undefined,
           outputBacklog: undefined,
+          backpressureMs: 0,
+          backpressure: 0,
         };
         byId.set(co.node.id, m);
       }
+      m.backpressureMs += t.backpressureMs();
       m.recordsIn += co.recordsIn + co.recordsIn2;
       m.recordsOut += co.recordsOut;
       m.currentWatermark = Math.min(m.currentWatermark, co.watermark);
@@ -93,6 +103,7 @@ export function liveMetrics(tasks: readonly Task[], elapsedMs: number, now: numb
   const out = [...byId.values()].sort((a, b) => a.id - b.id);
   for (const m of out) {
     m.throughputPerSec = elapsedMs > 0 ? (m.recordsOut * 1000) / elapsedMs : 0;
+    m.backpressure = elapsedMs > 0 ? Math.min(1, m.backpressureMs / (elapsedMs * m.parallelism)) : 0;
     m.watermarkLagMs = m.currentWatermark > MIN_WATERMARK && m.currentWatermark < Number.MAX_SAFE_INTEGER ? now - m.currentWatermark : undefined;
   }
   return out;

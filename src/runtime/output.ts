@@ -1,7 +1,7 @@
 // Owns BatchOutput: what an operator emits during one call — main-output records with their event
 // timestamps, side-output records by tag, and watermarks/status interleaved at their positions.
 
-import type { Output } from '../graph/operator.ts';
+import type { MaybePromise, Output } from '../graph/operator.ts';
 
 /** A watermark or status emitted after `at` main-output records. */
 export interface OutputMark {
@@ -37,6 +37,25 @@ export class RecordBuffer<O = unknown> {
 export class BatchOutput<O = unknown> extends RecordBuffer<O> implements Output<O> {
   side: Map<string, RecordBuffer> | undefined = undefined;
   marks: OutputMark[] | undefined = undefined;
+
+  /** `emit` sends an output down the chain; given, `flush()` hands it what was pushed so far. */
+  constructor(private readonly emitter?: (out: BatchOutput) => MaybePromise) {
+    super();
+  }
+
+  flush(): MaybePromise {
+    if (this.emitter === undefined || this.isEmpty) return undefined;
+    const chunk = new BatchOutput();
+    chunk.records = this.records;
+    chunk.timestamps = this.timestamps;
+    chunk.side = this.side;
+    chunk.marks = this.marks;
+    this.records = [];
+    this.timestamps = undefined;
+    this.side = undefined;
+    this.marks = undefined;
+    return this.emitter(chunk);
+  }
 
   pushSide(tag: string, record: unknown, timestamp?: number): void {
     const side = (this.side ??= new Map());

@@ -37,6 +37,8 @@ export interface TaskServices {
   mailbox(action: () => MaybePromise): void;
   scheduleAt(at: number, action: (now: number) => MaybePromise): () => void;
   track(p: Promise<unknown>): void;
+  /** A promise while some output channel of the task is over its bound (undefined: none is). */
+  outputsBlocked(): Promise<void> | undefined;
 }
 
 /** One operator instance inside a task, with its chained successors and the writers it feeds. */
@@ -56,6 +58,8 @@ export class ChainedOperator {
   readonly keyedState = new Map<string, HeapKeyedState<unknown>>();
   readonly ctx: OperatorContext;
   private readonly forwards: boolean;
+  /** Emits a flushed part of an output, then waits while the task's outputs are over their bound. */
+  private readonly emitPart: (out: BatchOutput) => MaybePromise;
 
   constructor(
     readonly node: StreamNode,
@@ -65,6 +69,7 @@ export class ChainedOperator {
     services: TaskServices,
   ) {
     this.forwards = op?.forwardsWatermarks !== false;
+    this.emitPart = (out) => then(this.emit(out), () => services.outputsBlocked());
     const keyedState = this.keyedState;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -104,7 +109,7 @@ export class ChainedOperator {
 
   /** Runs a batch of input `input` (0 or 1) through this operator and on down the chain. */
   push(batch: readonly unknown[], timestamps: readonly number[] | undefined, input: 0 | 1 = 0): MaybePromise {
-    const out = new BatchOutput();
+    const out = new BatchOutput(this.emitPart);
     let r: MaybePromise;
     try {
       if (input === 0) {
@@ -128,7 +133,7 @@ export class ChainedOperator {
     this.watermark = wm;
     const op = this.op;
     if (op?.processWatermark) {
-      const out = new BatchOutput();
+      const out = new BatchOutput(this.emitPart);
       let r: MaybePromise;
       try {
         r = op.processWatermark(wm, out);
@@ -207,7 +212,7 @@ export class ChainedOperator {
 
   /** Runs a mailbox action with a fresh output and emits what it produced. */
   runMail(action: (out: Output<any>) => MaybePromise): MaybePromise {
-    const out = new BatchOutput();
+    const out = new BatchOutput(this.emitPart);
     let r: MaybePromise;
     try {
       r = action(out);
@@ -220,7 +225,7 @@ export class ChainedOperator {
   /** End of input: lets the operator emit what it holds, then finishes its successors in order. */
   finish(): MaybePromise {
     let r: MaybePromise = undefined;
-    const out = new BatchOutput();
+    const out = new BatchOutput(this.emitPart);
     if (this.op?.endInput) {
       try {
         r = this.op.endInput(out);
@@ -317,6 +322,12 @@ export class Task {
         };
         p.then(done, done);
       },
+      outputsBlocked: () => {
+        for (const w of this.allWriters) {
+          if (!w.isAvailable) return new Promise<void>((resolve) => w.whenAvailable(resolve)).then(() => services.outputsBlocked());
+        }
+        return undefined;
+      },
     };
     const byNode = new Map<number, ChainedOperator>();
     for (const node of v.nodes) {
@@ -368,7 +379,7 @@ export class Task {
   /** Whether the task waits for something outside the executor (I/O, the clock, async calls). */
   get waiting(): boolean {
     if (this.finished) return false;
-    if (this.blocked || this.awaitingOutput || this.pending > 0 || this.scheduled.size > 0 || this.mail.length > 0) return true;
+    if (this.busy || this.blocked || this.awaitingOutput || this.pending > 0 || this.scheduled.size > 0 || this.mail.length > 0) return true;
     for (const ch of this.inputs) if (ch.external === true) return true;
     return false;
   }
@@ -415,23 +426,37 @@ export class Task {
 
   /**
    * One scheduling step: pending mailbox actions run; then a source emits one batch, other tasks drain
-   * their inputs. True if it did work (a source without `ready()` always counts as working while it is
-   * not exhausted). False for a source waiting for I/O: `blocked` is then set until its `ready()`
-   * promise settles.
+   * their inputs. Answers whether it did work (a source without `ready()` always counts as working
+   * while it is not exhausted); false for a source waiting for I/O (`blocked` is then set until its
+   * `ready()` promise settles) or a task whose outputs are over their bound.
+   *
+   * Synchronous unless an operator call returns a promise (async sink, spill I/O, a flush waiting for
+   * an output): the step then stops there and answers a promise of `true`. The task is `busy` until
+   * it settles; the executor runs other tasks meanwhile and calls `step()` again afterwards, which
+   * goes on where this one stopped (channels are queues, and the valve's pending watermarks are
+   * applied before more input is read).
    */
-  async step(): Promise<boolean> {
+  step(): boolean | Promise<boolean> {
     if (this.finished) return false;
     let progressed = false;
     while (this.mail.length > 0 && !this.finished) {
       progressed = true;
       const r = this.mail.shift()!();
-      if (r !== undefined) await r;
+      if (r !== undefined) return this.suspend(r);
+    }
+    if (this.valveOut.length > 0) {
+      progressed = true;
+      const r = this.applyValve();
+      if (r !== undefined) return this.suspend(r);
     }
     if (this.finished || this.blocked || !this.outputsAvailable()) {
       if (progressed) this.flush();
       return progressed;
     }
-    if (this.reader) return (await this.stepSource(this.reader)) || progressed;
+    if (this.reader) {
+      const r = this.stepSource(this.reader);
+      return r === false ? progressed : r;
+    }
     const head = this.head;
     const valve = this.valve!;
     for (let ci = 0; ci < this.inputs.length; ci++) {
@@ -440,7 +465,7 @@ export class Task {
         progressed = true;
         if (ev.kind === 'data') {
           const r = head.push(ev.batch, ev.timestamps, this.inputIndex[ci]!);
-          if (r !== undefined) await r;
+          if (r !== undefined) return this.suspend(r);
           // an output over its bound: stop taking input (the rest stays queued in the channels)
           if (!this.outputsAvailable()) {
             this.flush();
@@ -448,30 +473,57 @@ export class Task {
           }
         } else {
           valve.input(ci, ev);
-          if (this.valveOut.length > 0) await this.applyValve();
           if (ev.kind === 'end-of-input') this.endedInputs++;
+          if (this.valveOut.length > 0) {
+            const r = this.applyValve();
+            if (r !== undefined) return this.suspend(r);
+          }
         }
       }
     }
-    if (this.endedInputs === this.inputs.length) await this.finishAll();
-    else if (progressed) this.flush();
+    if (this.endedInputs === this.inputs.length) {
+      const r = this.finishAll();
+      if (r !== undefined) return this.suspend(r);
+    } else if (progressed) this.flush();
     return progressed;
   }
 
-  private async applyValve(): Promise<void> {
+  /** Whether a step is suspended in an operator's promise (the executor does not step the task then). */
+  busy = false;
+
+  /** The step stopped at a pending operator call: the task is busy until it settles. */
+  private suspend(r: Promise<unknown>): Promise<boolean> {
+    this.busy = true;
+    return r.then(
+      () => {
+        this.busy = false;
+        if (!this.finished) this.flush();
+        return true;
+      },
+      (e: unknown) => {
+        this.busy = false;
+        throw e;
+      },
+    );
+  }
+
+  /** Applies the watermarks/status the valve decided, in order; a promise if one of them is pending. */
+  private applyValve(): MaybePromise {
     const q = this.valveOut;
-    this.valveOut = [];
-    for (const x of q) {
+    while (q.length > 0) {
+      const x = q.shift()!;
       const r = typeof x === 'number' ? this.head.pushWatermark(x) : this.head.pushStatus(x);
-      if (r !== undefined) await r;
+      if (r !== undefined) return r.then(() => this.applyValve());
     }
+    return undefined;
   }
 
   private flush(): void {
     for (const co of this.operators) co.flush();
   }
 
-  private async stepSource(reader: SourceReader): Promise<boolean> {
+  /** A source's step: one batch. True/false as `step()`, or a promise of true while an emit is pending. */
+  private stepSource(reader: SourceReader): boolean | Promise<boolean> {
     const out: unknown[] = [];
     let more: boolean;
     try {
@@ -479,17 +531,13 @@ export class Task {
     } catch (e) {
       throw userFailure(e, { operator: this.head.node.name, subtask: this.subtask.index });
     }
-    if (out.length > 0) {
-      const r = this.head.emit(sourceOutput(out));
-      if (r !== undefined) await r;
-    }
+    const emitted = out.length > 0 ? this.head.emit(sourceOutput(out)) : undefined;
     if (!more) {
       // a bounded source's end is the end of event time: pending event-time timers fire downstream
-      const r = this.head.pushWatermark(MAX_WATERMARK);
-      if (r !== undefined) await r;
-      await this.finishAll();
-      return true;
+      const r = then(emitted, () => then(this.head.pushWatermark(MAX_WATERMARK), () => this.finishAll()));
+      return r === undefined ? true : this.suspend(r);
     }
+    if (emitted !== undefined) return this.suspend(emitted);
     this.flush();
     if (out.length > 0 || reader.ready === undefined) return true;
     let pending: Promise<void> | undefined;
@@ -509,12 +557,12 @@ export class Task {
     return false;
   }
 
-  private async finishAll(): Promise<void> {
-    const r = this.head.finish();
-    if (r !== undefined) await r;
-    this.finished = true;
-    this.cancelScheduled();
-    this.mail.length = 0;
+  private finishAll(): MaybePromise {
+    return then(this.head.finish(), () => {
+      this.finished = true;
+      this.cancelScheduled();
+      this.mail.length = 0;
+    });
   }
 
   private cancelScheduled(): void {

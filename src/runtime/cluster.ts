@@ -1,0 +1,293 @@
+// Owns running one job on worker threads, parent side: which worker runs which subtask, the
+// MessagePorts of the channels between workers, starting and stopping the workers, merging their
+// results and live metrics, and carrying a failure (as a typed error) back to the caller. The worker
+// side is src/api/worker-main.ts.
+
+import * as coreErrors from '../core/errors.ts';
+import { JobCancelledError, SluiceError } from '../core/errors.ts';
+import type { ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
+import type { WorkerHandle, WorkerSpawner } from '../platform/types.ts';
+import { JobResult, type LiveOperatorMetrics, type OperatorMetrics } from './job-result.ts';
+import type { RuntimeMode } from '../graph/operator.ts';
+import { MIN_WATERMARK } from './watermark-valve.ts';
+
+/** The worker that runs `subtask` among `workers`: subtask i of every vertex shares worker i mod n (Flink's slot sharing). */
+export function workerOf(subtask: Pick<ExecutionSubtask, 'index'>, workers: number): number {
+  return subtask.index % workers;
+}
+
+/** What the parent hands each worker (a structured clone, with the ports transferred). */
+export interface WorkerJobData {
+  /** The module that defines the job, and which `defineJob` call of it (in order). */
+  readonly moduleUrl: string;
+  readonly definition: number;
+  readonly params: unknown;
+  /** `StreamEnvironment.create` options (no clock: each worker uses its system clock). */
+  readonly envOptions: Record<string, unknown>;
+  readonly jobName: string;
+  readonly worker: number;
+  readonly workers: number;
+  /** The parent's job graph as text: a worker whose rebuilt graph differs fails instead of mixing data. */
+  readonly fingerprint: string;
+  /** By channel id: the producer's port of each channel this worker writes to another worker. */
+  readonly outPorts: Record<number, MessagePort>;
+  /** By channel id: the consumer's port of each channel this worker reads from another worker. */
+  readonly inPorts: Record<number, MessagePort>;
+  /** Network memory of each worker (bytes). */
+  readonly networkMemory?: number | undefined;
+  /** ms between live-metrics reports. */
+  readonly metricsEveryMs: number;
+}
+
+/** A worker's messages to the parent. */
+export type WorkerMessage =
+  | { readonly type: 'metrics'; readonly elapsedMs: number; readonly operators: LiveOperatorMetrics[] }
+  | { readonly type: 'done'; readonly durationMs: number; readonly operators: OperatorMetrics[]; readonly collected: (unknown[] | null)[] }
+  | { readonly type: 'failed'; readonly error: SerializedError };
+
+/** The parent's messages to a worker. */
+export type ParentMessage = { readonly type: 'cancel'; readonly reason?: string };
+
+/** An error as it crosses threads. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string | undefined;
+  /** Own properties that survived a structured clone (domain, context, field, ...). */
+  readonly props: Record<string, unknown>;
+  readonly cause?: SerializedError | undefined;
+}
+
+/** Turns an error into something a structured clone keeps (its class is restored by name on the other side). */
+export function serializeError(e: unknown, depth = 0): SerializedError {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e), props: {} };
+  const props: Record<string, unknown> = {};
+  for (const k of Object.keys(e)) {
+    if (k === 'cause') continue;
+    const v = (e as unknown as Record<string, unknown>)[k];
+    try {
+      props[k] = structuredClone(v);
+    } catch {
+      props[k] = String(v);
+    }
+  }
+  const cause = (e as { cause?: unknown }).cause;
+  return { name: e.name, message: e.message, stack: e.stack, props, cause: cause !== undefined && depth < 3 ? serializeError(cause, depth + 1) : undefined };
+}
+
+const ERROR_CLASSES: Record<string, { prototype: Error }> = {};
+for (const v of Object.values(coreErrors)) {
+  if (typeof v === 'function' && v.prototype instanceof Error) ERROR_CLASSES[v.name] = v as unknown as { prototype: Error };
+}
+const STANDARD: Record<string, { prototype: Error }> = { TypeError, RangeError, SyntaxError, ReferenceError };
+
+/** The error a worker reported, as an instance of its class where the parent knows it (else a SluiceError with its name). */
+export function reviveError(s: SerializedError): Error {
+  const proto = (ERROR_CLASSES[s.name] ?? STANDARD[s.name] ?? (s.name === 'Error' ? Error : SluiceError)).prototype;
+  const e = Object.create(proto) as Error;
+  Object.defineProperty(e, 'message', { value: s.message, writable: true, configurable: true });
+  Object.defineProperty(e, 'name', { value: s.name, writable: true, configurable: true });
+  if (s.stack !== undefined) Object.defineProperty(e, 'stack', { value: s.stack, writable: true, configurable: true });
+  for (const [k, v] of Object.entries(s.props)) (e as unknown as Record<string, unknown>)[k] = v;
+  if (s.cause) Object.defineProperty(e, 'cause', { value: reviveError(s.cause), writable: true, configurable: true });
+  return e;
+}
+
+/** Options of {@link runOnWorkers}. */
+export interface ClusterOptions {
+  readonly spawner: WorkerSpawner;
+  /** The worker entry module (src/api/worker-main). */
+  readonly workerModule: URL;
+  readonly graph: ExecutionGraph;
+  readonly workers: number;
+  /** Everything of {@link WorkerJobData} but the per-worker fields. */
+  readonly data: Omit<WorkerJobData, 'worker' | 'workers' | 'outPorts' | 'inPorts'>;
+  readonly signal?: AbortSignal | undefined;
+  /** ms the workers get to close their operators after a cancel or a failure before they are terminated. */
+  readonly stopGraceMs?: number;
+}
+
+/** A job running on workers: its result (and the collect sinks' records, by sink), and live metrics. */
+export interface ClusterRun {
+  readonly result: Promise<{ result: JobResult; collected: unknown[][] }>;
+  metrics(): LiveOperatorMetrics[];
+}
+
+/**
+ * Starts `workers` workers, each running its share of the job's subtasks, connected by a
+ * MessageChannel per channel between subtasks on different workers. Resolves when every worker has
+ * finished; the first failure (or a cancel through `signal`) stops all of them and rejects.
+ *
+ * @example
+ * ```ts
+ * const run = runOnWorkers({ spawner: platform.workers, workerModule, graph: eg, workers: 2, data });
+ * const { result, collected } = await run.result;
+ * ```
+ */
+export function runOnWorkers(opts: ClusterOptions): ClusterRun {
+  const n = opts.workers;
+  const eg = opts.graph;
+  const where = new Map<string, number>();
+  for (const st of eg.subtasks) where.set(`${st.vertex.id}/${st.index}`, workerOf(st, n));
+  const outPorts: Record<number, MessagePort>[] = [];
+  const inPorts: Record<number, MessagePort>[] = [];
+  const transfers: Transferable[][] = [];
+  for (let w = 0; w < n; w++) {
+    outPorts.push({});
+    inPorts.push({});
+    transfers.push([]);
+  }
+  for (const st of eg.subtasks) {
+    for (const c of st.inputs) {
+      const from = where.get(`${c.edge.source.id}/${c.sourceSubtask}`)!;
+      const to = where.get(`${c.edge.target.id}/${c.targetSubtask}`)!;
+      if (from === to) continue;
+      const mc = new MessageChannel();
+      outPorts[from]![c.id] = mc.port1;
+      inPorts[to]![c.id] = mc.port2;
+      transfers[from]!.push(mc.port1);
+      transfers[to]!.push(mc.port2);
+    }
+  }
+
+  const live: LiveOperatorMetrics[][] = [];
+  let elapsed = 0;
+  const metrics = (): LiveOperatorMetrics[] => mergeLive(live, elapsed);
+
+  const result = (async () => {
+    const handles: WorkerHandle[] = [];
+    const done: ({ durationMs: number; operators: OperatorMetrics[]; collected: (unknown[] | null)[] } | undefined)[] = [];
+    let failed: ((e: Error) => void) | undefined;
+    let allDone: (() => void) | undefined;
+    const failure = new Promise<never>((_, reject) => {
+      failed = reject;
+    });
+    failure.catch(() => undefined);
+    const finished = new Promise<void>((resolve) => {
+      allDone = resolve;
+    });
+    let firstError: Error | undefined;
+    const fail = (e: Error): void => {
+      firstError ??= e;
+      failed!(firstError);
+    };
+    const onAbort = (): void => fail(new JobCancelledError(opts.data.jobName, opts.signal?.reason));
+    const stopped: boolean[] = [];
+    const stoppedWaiters: (() => void)[] = [];
+    try {
+      if (opts.signal?.aborted) throw new JobCancelledError(opts.data.jobName, opts.signal.reason);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const started = await Promise.race([
+        Promise.all(
+          Array.from({ length: n }, (_, w) =>
+            opts.spawner.spawn(opts.workerModule, { ...opts.data, worker: w, workers: n, outPorts: outPorts[w], inPorts: inPorts[w] }, {
+              name: `sluice ${opts.data.jobName} #${w}`,
+              transfer: transfers[w],
+            }),
+          ),
+        ),
+        failure,
+      ]);
+      handles.push(...started);
+      let remaining = n;
+      handles.forEach((h, w) => {
+        h.onerror = (e) => {
+          stopped[w] = true;
+          for (const s of stoppedWaiters.splice(0)) s();
+          fail(e instanceof SluiceError ? e : new SluiceError(`worker ${w} of job '${opts.data.jobName}' failed: ${e.message}`, { domain: 'internal', cause: e }));
+        };
+        h.onmessage = (ev) => {
+          const m = ev.data as WorkerMessage;
+          if (m.type === 'metrics') {
+            live[w] = m.operators;
+            elapsed = Math.max(elapsed, m.elapsedMs);
+          } else if (m.type === 'done') {
+            done[w] = m;
+            stopped[w] = true;
+            for (const s of stoppedWaiters.splice(0)) s();
+            if (--remaining === 0) allDone!();
+          } else if (m.type === 'failed') {
+            stopped[w] = true;
+            for (const s of stoppedWaiters.splice(0)) s();
+            fail(reviveError(m.error));
+          }
+        };
+      });
+      await Promise.race([finished, failure]);
+    } catch (e) {
+      firstError ??= e instanceof Error ? e : new Error(String(e));
+      // every worker closes its operators (temp files, connections) before it is terminated
+      const cancel: ParentMessage = { type: 'cancel', reason: firstError.message };
+      handles.forEach((h, w) => {
+        if (!stopped[w]) h.postMessage(cancel);
+      });
+      const grace = opts.stopGraceMs ?? 5000;
+      const allStopped = new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (handles.every((_, w) => stopped[w])) resolve();
+          else stoppedWaiters.push(check);
+        };
+        check();
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([allStopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, grace)))]);
+      clearTimeout(timer);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      await Promise.all(handles.map((h) => h.terminate().catch(() => undefined)));
+    }
+    if (firstError) throw firstError;
+    return mergeResults(opts.data.jobName, eg.job.config.runtimeMode, done.map((d) => d!));
+  })();
+  return { result, metrics };
+}
+
+function mergeResults(jobName: string, mode: RuntimeMode, parts: { durationMs: number; operators: OperatorMetrics[]; collected: (unknown[] | null)[] }[]): { result: JobResult; collected: unknown[][] } {
+  const byId = new Map<number, { -readonly [P in keyof OperatorMetrics]: OperatorMetrics[P] }>();
+  let durationMs = 0;
+  const collected: unknown[][] = [];
+  for (const p of parts) {
+    durationMs = Math.max(durationMs, p.durationMs);
+    for (const o of p.operators) {
+      const m = byId.get(o.id);
+      if (!m) byId.set(o.id, { ...o });
+      else {
+        m.recordsIn += o.recordsIn;
+        m.recordsOut += o.recordsOut;
+        m.backpressureMs += o.backpressureMs;
+      }
+    }
+    p.collected.forEach((c, i) => {
+      const into = (collected[i] ??= []);
+      if (c) for (const r of c) into.push(r);
+    });
+  }
+  return { result: new JobResult(jobName, mode, durationMs, [...byId.values()].sort((a, b) => a.id - b.id)), collected };
+}
+
+function mergeLive(parts: readonly LiveOperatorMetrics[][], elapsedMs: number): LiveOperatorMetrics[] {
+  const byId = new Map<number, { -readonly [P in keyof LiveOperatorMetrics]: LiveOperatorMetrics[P] }>();
+  for (const p of parts) {
+    if (!p) continue;
+    for (const o of p) {
+      const m = byId.get(o.id);
+      if (!m) {
+        byId.set(o.id, { ...o });
+        continue;
+      }
+      m.recordsIn += o.recordsIn;
+      m.recordsOut += o.recordsOut;
+      m.throughputPerSec += o.throughputPerSec;
+      m.backpressureMs += o.backpressureMs;
+      m.currentWatermark = Math.min(m.currentWatermark, o.currentWatermark);
+      m.watermarkLagMs = m.watermarkLagMs === undefined || o.watermarkLagMs === undefined ? (m.watermarkLagMs ?? o.watermarkLagMs) : Math.max(m.watermarkLagMs, o.watermarkLagMs);
+      if (o.outputBacklog !== undefined) m.outputBacklog = (m.outputBacklog ?? 0) + o.outputBacklog;
+    }
+  }
+  const out = [...byId.values()].sort((a, b) => a.id - b.id);
+  for (const m of out) {
+    m.backpressure = elapsedMs > 0 ? Math.min(1, m.backpressureMs / (elapsedMs * m.parallelism)) : 0;
+    if (m.currentWatermark === Number.MAX_SAFE_INTEGER) m.currentWatermark = MIN_WATERMARK;
+  }
+  return out;
+}
