@@ -12,9 +12,9 @@
 //   input        sort / top-n / aggregate feed the kernel batch by batch as records arrive; a join
 //                must see both inputs whole, so it buffers their encoded batches in the JS heap up to
 //                half its share per input and appends the rest to the spill store
-//   output       at end of input, every result batch decoded and emitted (the runtime's Output holds
-//                what an operator emits until the call returns: a blocking operator's whole result
-//                is handed downstream at once — a runtime limit noted in docs/ARCHITECTURE.md)
+//   output       at end of input, the result batches decoded one at a time and handed downstream in
+//                chunks of about a batch (`Output.flush`, awaited: it waits while the task's outputs
+//                are over their bound), so only a chunk of the result is a JS array at a time
 
 import { SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import type { AggSpec } from '../../../bindings/aggregate.ts';
@@ -24,7 +24,7 @@ import { BatchWriter, encodeBatch } from '../../core/batch-writer.ts';
 import { JobDefinitionError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
 import type { JobGraph } from '../../graph/job-graph.ts';
-import type { OperatorContext, OperatorFactory, Output, StreamOperator } from '../../graph/operator.ts';
+import type { MaybePromise, OperatorContext, OperatorFactory, Output, StreamOperator } from '../../graph/operator.ts';
 import type { JoinKind, LocalJoinStrategy } from '../../graph/planner.ts';
 import { detectPlatform } from '../../platform/detect.ts';
 import type { Platform, SpillFile, SpillStats, SpillStore, SpillStoreKind, SpillStoreOptions, SpillWriter } from '../../platform/types.ts';
@@ -355,6 +355,7 @@ abstract class BlockingBatchOperator implements StreamOperator {
   private starting: Promise<void> | undefined;
   private disposing: Promise<void> | undefined;
   protected closed = false;
+  protected ctx: OperatorContext | undefined;
 
   constructor(
     protected readonly base: BatchOperatorBase,
@@ -362,6 +363,7 @@ abstract class BlockingBatchOperator implements StreamOperator {
   ) {}
 
   open(ctx: OperatorContext): void {
+    this.ctx = ctx;
     this.operator = ctx.operatorName;
     this.subtask = ctx.subtaskIndex;
     if (ctx.runtimeMode !== 'batch') {
@@ -431,11 +433,56 @@ abstract class BlockingBatchOperator implements StreamOperator {
   }
 }
 
-/** Decodes batches of `schema` and hands each row to `emit`. */
-function decodeInto(schema: Schema, batches: Uint8Array, reader: { r?: BatchReader }, emit: (row: Record<string, unknown>) => void, operator: string, subtask: number): void {
+/** Decodes batches of `schema` and hands each row to `emit`; answers the number of rows. */
+function decodeInto(schema: Schema, batches: Uint8Array, reader: { r?: BatchReader }, emit: (row: Record<string, unknown>) => void, operator: string, subtask: number): number {
   const r = reader.r ? reader.r.reset(batches) : (reader.r = new BatchReader(schema, batches, { operator, subtask }));
   const n = r.rowCount;
   for (let i = 0; i < n; i++) emit(r.read(i) as Record<string, unknown>);
+  return n;
+}
+
+/** An output that may hand what was pushed so far downstream before the call returns (`Output.flush`). */
+type FlushableOutput = Output & { flush?(): MaybePromise };
+
+/**
+ * Fewest rows pushed between two flushes of a blocking operator's result: a kernel output batch (one
+ * segment) usually holds more; smaller batches are gathered so that downstream batches are not tiny.
+ */
+export const FLUSH_MIN_ROWS = 256;
+
+/**
+ * Emits a result given as binary batches: each batch is decoded (rows handed to `emit`, which pushes
+ * to `out`) before the next is asked for — so views of a `reuseOutput` producer are read in time —
+ * and once at least {@link FLUSH_MIN_ROWS} rows are pending they are flushed downstream (awaited:
+ * the flush waits while the task's outputs are over their bound). Stops when `stopped()` turns true.
+ *
+ * After each flush the executor is woken (`ctx.track` of a settled promise): the records it sent into
+ * a channel arrive while this task's step is suspended, and an executor asleep at that moment would
+ * not run their consumer, whose draining the flush's backpressure wait needs (a lost wake-up).
+ */
+async function emitBatches(
+  batches: AsyncIterable<Uint8Array>,
+  schema: Schema,
+  out: Output,
+  emit: (row: Record<string, unknown>) => void,
+  stopped: () => boolean,
+  ctx: OperatorContext,
+): Promise<void> {
+  const operator = ctx.operatorName;
+  const subtask = ctx.subtaskIndex;
+  const flushable = out as FlushableOutput;
+  const reader: { r?: BatchReader } = {};
+  let pending = 0;
+  for await (const b of batches) {
+    if (stopped()) break;
+    pending += decodeInto(schema, b, reader, emit, operator, subtask);
+    if (pending >= FLUSH_MIN_ROWS && flushable.flush !== undefined) {
+      pending = 0;
+      const r = flushable.flush();
+      ctx.track(Promise.resolve());
+      if (r !== undefined) await r;
+    }
+  }
 }
 
 // ── join ────────────────────────────────────────────────────────────────────────────────────
@@ -553,12 +600,7 @@ export class BatchJoinOperator extends BlockingBatchOperator {
       if (join.schema.id !== c.output.id || join.schema.names.join() !== c.output.names.join()) {
         throw new SluiceError(`${this.operator}: join output ${join.schema} differs from the planned ${c.output}`, { domain: 'internal' });
       }
-      const emit = this.emitter(out);
-      const reader: { r?: BatchReader } = {};
-      for await (const b of join) {
-        if (this.closed) break;
-        decodeInto(c.output, b, reader, emit, this.operator, this.subtask);
-      }
+      await emitBatches(join, c.output, out, this.emitter(out), () => this.closed, this.ctx!);
     });
   }
 
@@ -669,12 +711,13 @@ export class BatchAggregateOperator extends BlockingBatchOperator {
       this.enc!.flush(rest);
       await this.feed(rest);
       this.pump!.end();
-      const reader: { r?: BatchReader } = {};
-      const emit = (row: Record<string, unknown>) => out.push(row);
-      for (let r = await this.first!; !r.done; r = await this.results!.next()) {
-        if (this.closed) break;
-        decodeInto(this.cfg.output, r.value, reader, emit, this.operator, this.subtask);
-      }
+      // the results, whose first step was taken when the aggregation started (release() ends them)
+      const first = this.first!;
+      const results = this.results!;
+      const batches = (async function* () {
+        for (let r = await first; !r.done; r = await results.next()) yield r.value;
+      })();
+      await emitBatches(batches, this.cfg.output, out, (row) => out.push(row), () => this.closed, this.ctx!);
     });
   }
 
@@ -739,12 +782,7 @@ export class BatchSortOperator extends BlockingBatchOperator {
       const rest: Uint8Array[] = [];
       this.enc!.flush(rest);
       await this.feed(rest);
-      const reader: { r?: BatchReader } = {};
-      const emit = (row: Record<string, unknown>) => out.push(row);
-      for await (const b of this.sorter!.sorted()) {
-        if (this.closed) break;
-        decodeInto(this.cfg.schema, b, reader, emit, this.operator, this.subtask);
-      }
+      await emitBatches(this.sorter!.sorted(), this.cfg.schema, out, (row) => out.push(row), () => this.closed, this.ctx!);
     });
   }
 
