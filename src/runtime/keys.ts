@@ -3,6 +3,7 @@
 
 import { type ErrorContext, FieldValueError, JobDefinitionError, UserFunctionError } from '../core/errors.ts';
 import { hashJsKey, keyGroupOf } from '../core/hash.ts';
+import { HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
 import type { KeySelectorSpec } from '../graph/operator.ts';
 import { userFailure } from './failure.ts';
 
@@ -51,28 +52,125 @@ export function keyGroupOfKey(key: unknown, spec: KeySelectorSpec, maxParallelis
   return keyGroupOf(h, maxParallelism);
 }
 
+// murmur3_x86_32 constants (src/core/hash.ts is the spec; this is a fused copy for ASCII strings),
+// module-local: tsx turns imported bindings into getters.
+const HASH_SEED = ABI_HASH_SEED;
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
 /**
- * Key → key group with a memo for string keys: hashing a string costs a UTF-8 encode plus murmur3
- * (~0.6 µs), a Map hit ~30 ns, and real jobs see few distinct hot keys. Cost: at most `limit` entries;
- * the memo is dropped and rebuilt when it fills (no LRU bookkeeping on the hot path).
+ * `hashJsKey(s)` of a string, faster for ASCII strings: murmur3 over the UTF-16 code units read
+ * in place (for ASCII they are the UTF-8 bytes), without copying into a byte buffer first. A string
+ * with any code unit >= 0x80 is rehashed by `hashJsKey` (its UTF-8 bytes differ). Hand-inlined hot
+ * loop: mixK/mixH/fmix32 of src/core/hash.ts. Cost: O(length), no allocation.
+ */
+export function hashStringKey(s: string, seed: number = HASH_SEED): number {
+  const n = s.length;
+  const end4 = n & ~3;
+  let h = seed | 0;
+  let seen = 0; // OR of every code unit: >= 0x80 means not ASCII
+  let i = 0;
+  for (; i < end4; i += 4) {
+    const c0 = s.charCodeAt(i);
+    const c1 = s.charCodeAt(i + 1);
+    const c2 = s.charCodeAt(i + 2);
+    const c3 = s.charCodeAt(i + 3);
+    seen |= c0 | c1 | c2 | c3;
+    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, C2);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rest = n - i;
+  if (rest !== 0) {
+    let k = s.charCodeAt(i);
+    seen |= k;
+    if (rest > 1) {
+      const c = s.charCodeAt(i + 1);
+      seen |= c;
+      k |= c << 8;
+      if (rest > 2) {
+        const c2 = s.charCodeAt(i + 2);
+        seen |= c2;
+        k |= c2 << 16;
+      }
+    }
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, C2);
+  }
+  if (seen >= 0x80) return hashJsKey(s, seed);
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Lookups per window over which the memo's hit rate is judged, as a multiple of its limit. */
+const WINDOW_PER_ENTRY = 4;
+/** Most windows the memo is bypassed after a poor one (the backoff doubles up to this). */
+const MAX_BYPASS_WINDOWS = 64;
+
+/**
+ * Key → key group, with an adaptive memo for string keys. A Map hit (~15-40 ns: V8 caches a string's
+ * own hash) beats hashing (`hashStringKey`, ~30-60 ns for short ASCII keys, more for long ones) when
+ * few distinct keys are hot; when there are more than the memo holds, probing it only adds a miss.
+ * So: the memo takes keys until it holds `limit`, then stays as it is (still answering its keys). Every
+ * `4 * limit` string lookups its hit rate is judged: below one half, it is cleared and bypassed (plain
+ * hashing) for 1, 2, 4 … 64 windows before it refills and is judged again; at or above one half, the
+ * backoff resets. Cost: at most `limit` entries; per lookup a counter and a Map probe, or a hash.
+ * Key groups are always `keyGroupOf(hashJsKey(key), maxParallelism)`: the memo only saves work.
  */
 export class KeyGroupAssigner {
   private memo = new Map<string, number>();
+  private readonly window: number;
+  /** String lookups in the current window, and the memo hits among them. */
+  private lookups = 0;
+  private hits = 0;
+  /** Windows left without the memo, and how many the next poor window earns. */
+  private bypass = 0;
+  private backoff = 1;
+
   constructor(
     private readonly spec: KeySelectorSpec,
     private readonly maxParallelism: number,
     private readonly limit = 8192,
-  ) {}
+  ) {
+    this.window = Math.max(1, limit) * WINDOW_PER_ENTRY;
+  }
 
   /** The key group of `key`; failures name `operator`, `subtask` and `recordIndex`. */
   keyGroup(key: unknown, operator: string, subtask: number, recordIndex: number): number {
     if (typeof key !== 'string') return keyGroupOfKey(key, this.spec, this.maxParallelism, operator, subtask, recordIndex);
+    if (++this.lookups >= this.window) this.judge();
+    if (this.bypass !== 0) return hashStringKey(key) % this.maxParallelism;
     let kg = this.memo.get(key);
-    if (kg === undefined) {
-      kg = keyGroupOfKey(key, this.spec, this.maxParallelism, operator, subtask, recordIndex);
-      if (this.memo.size >= this.limit) this.memo = new Map();
-      this.memo.set(key, kg);
+    if (kg !== undefined) {
+      this.hits++;
+      return kg;
     }
+    kg = hashStringKey(key) % this.maxParallelism;
+    if (this.memo.size < this.limit) this.memo.set(key, kg);
     return kg;
+  }
+
+  /** End of a window: keep, or clear and bypass, the memo by its hit rate. */
+  private judge(): void {
+    if (this.bypass !== 0) {
+      this.bypass--; // at 0 the memo refills from the next lookup on
+    } else if (this.memo.size >= this.limit && this.hits * 2 < this.lookups) {
+      this.memo = new Map();
+      this.bypass = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, MAX_BYPASS_WINDOWS);
+    } else if (this.memo.size >= this.limit) {
+      this.backoff = 1;
+    }
+    this.lookups = 0;
+    this.hits = 0;
   }
 }

@@ -1,0 +1,86 @@
+// Tests key-group assignment of JS keys: the fused ASCII string hash and the adaptive memo of
+// KeyGroupAssigner against the un-memoized reference `keyGroupOf(hashJsKey(key), maxParallelism)`
+// (key groups are persisted semantics: keyed state is scoped by them), on seeded random keys.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { hashJsKey, keyGroupOf } from '../../src/core/hash.ts';
+import { KeyGroupAssigner, hashStringKey } from '../../src/runtime/keys.ts';
+
+const spec = { fn: (k: unknown) => k, description: 'k' };
+
+/** xorshift32: deterministic streams of keys. */
+function rng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+const units = ['a', 'Z', '0', '-', ' ', '\x7f', '\x00', 'é', 'ÿ', '€', '中', '😀', '\ud800', '\udc00', '\uffff'];
+
+test('hashStringKey equals hashJsKey on random strings: ASCII of every length mod 4, Latin-1, BMP, surrogates', () => {
+  const ascii = fc.string({ unit: 'binary-ascii', maxLength: 70 });
+  const mixed = fc.string({ unit: fc.constantFrom(...units), maxLength: 40 });
+  const anyUnit = fc.string({ unit: 'binary', maxLength: 40 });
+  fc.assert(
+    fc.property(fc.oneof(ascii, mixed, anyUnit), (s) => hashStringKey(s) === hashJsKey(s)),
+    { seed: 4242, numRuns: 3000 },
+  );
+  for (let n = 0; n < 300; n++) {
+    const s = 'k'.repeat(n);
+    assert.is(hashStringKey(s), hashJsKey(s), `length ${n}`);
+    assert.is(hashStringKey(s + 'é'), hashJsKey(s + 'é'), `length ${n} + é`);
+    assert.is(hashStringKey(s, 7), hashJsKey(s, 7), `length ${n}, seed 7`);
+  }
+});
+
+test('key group assigner equals the un-memoized key group on random key streams in every memo regime', () => {
+  // A small memo limit (window = 4 * limit lookups) so that filling, staying full, being judged,
+  // cleared, bypassed with backoff and refilled all happen many times.
+  const regimes: [name: string, distinct: number][] = [
+    ['fits', 10],
+    ['one more than fits', 33],
+    ['twice', 64],
+    ['far more', 5000],
+  ];
+  let checked = 0;
+  for (const maxP of [1, 7, 128, 32768]) {
+    for (const [name, distinct] of regimes) {
+      const next = rng(distinct * 31 + maxP);
+      const a = new KeyGroupAssigner(spec, maxP, 32);
+      let drift = 0;
+      for (let i = 0; i < 20_000; i++) {
+        if (i % 5000 === 0) drift += distinct; // a new key set now and then
+        const r = next();
+        let key: unknown;
+        if (r < 0.9) key = `key-${drift + Math.floor(next() * distinct)}`;
+        else if (r < 0.95) key = `ünïcode-${Math.floor(next() * distinct)}`;
+        else if (r < 0.97) key = Math.floor(next() * distinct);
+        else if (r < 0.99) key = [`c${Math.floor(next() * 5)}`, Math.floor(next() * 5)];
+        else key = null;
+        const got = a.keyGroup(key, 'op', 0, i);
+        const want = keyGroupOf(hashJsKey(key), maxP);
+        if (got !== want) assert.unreachable(`${name}, maxParallelism ${maxP}, lookup ${i}, key ${JSON.stringify(key)}: ${got} != ${want}`);
+        checked++;
+      }
+    }
+  }
+  assert.is(checked, 4 * 4 * 20_000);
+});
+
+test('key group assigner with the default memo limit, past it and cycling (8193 keys)', () => {
+  const a = new KeyGroupAssigner(spec, 128);
+  const keys = Array.from({ length: 8193 }, (_, i) => `user-${(i * 2654435761) >>> 0}`);
+  for (let round = 0; round < 3; round++) {
+    for (const k of keys) {
+      if (a.keyGroup(k, 'op', 0, 0) !== keyGroupOf(hashJsKey(k), 128)) assert.unreachable(k);
+    }
+  }
+});
+
+test.run();
