@@ -502,7 +502,8 @@ export class KeyedStream<T, K> extends DataStream<T> {
     super(env, transformation);
   }
 
-  private aggregate<A>(name: string, agg: RollingAggregate<T, A>): SingleOutputStreamOperator<T> {
+  /** Adds a rolling keyed aggregate (reduce, sum, min, max, minBy, maxBy). Not `aggregate`: that name is the batch API's. */
+  private rollingAggregate<A>(name: string, agg: RollingAggregate<T, A>): SingleOutputStreamOperator<T> {
     const key = this.keySelector;
     return this.addOperator<T>(name, () => new KeyedAggregateOperator(key, agg), key);
   }
@@ -518,7 +519,7 @@ export class KeyedStream<T, K> extends DataStream<T> {
    */
   reduce(fn: (acc: T, value: T) => T): SingleOutputStreamOperator<T> {
     checkFunction(fn, 'reduce');
-    return this.aggregate(label('Reduce', fn), reduceAggregate(fn));
+    return this.rollingAggregate(label('Reduce', fn), reduceAggregate(fn));
   }
   /**
    * Runs a {@link KeyedProcessFunction}: per-key state (`ctx.getState` in `open`), event- and
@@ -538,27 +539,27 @@ export class KeyedStream<T, K> extends DataStream<T> {
   /** Running sum of a numeric field. @example keyed.sum('price') */
   sum(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('sum', field);
-    return this.aggregate(`Sum(${f})`, sumAggregate<T>(f));
+    return this.rollingAggregate(`Sum(${f})`, sumAggregate<T>(f));
   }
   /** Running minimum of a numeric field (other fields from the first record). @example keyed.min('price') */
   min(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('min', field);
-    return this.aggregate(`Min(${f})`, extremeAggregate<T>(f, 'min'));
+    return this.rollingAggregate(`Min(${f})`, extremeAggregate<T>(f, 'min'));
   }
   /** Running maximum of a numeric field (other fields from the first record). @example keyed.max('price') */
   max(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('max', field);
-    return this.aggregate(`Max(${f})`, extremeAggregate<T>(f, 'max'));
+    return this.rollingAggregate(`Max(${f})`, extremeAggregate<T>(f, 'max'));
   }
   /** The whole record with the smallest value of a field (first one on ties). @example keyed.minBy('price') */
   minBy(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('minBy', field);
-    return this.aggregate(`MinBy(${f})`, extremeByAggregate<T>(f, 'min'));
+    return this.rollingAggregate(`MinBy(${f})`, extremeByAggregate<T>(f, 'min'));
   }
   /** The whole record with the largest value of a field (first one on ties). @example keyed.maxBy('price') */
   maxBy(field: NumericField<T>): SingleOutputStreamOperator<T> {
     const f = this.checkField('maxBy', field);
-    return this.aggregate(`MaxBy(${f})`, extremeByAggregate<T>(f, 'max'));
+    return this.rollingAggregate(`MaxBy(${f})`, extremeByAggregate<T>(f, 'max'));
   }
 }
 
