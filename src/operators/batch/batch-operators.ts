@@ -759,8 +759,14 @@ export class BatchSortOperator extends BlockingBatchOperator {
 
   protected override async started(): Promise<void> {
     const c = this.cfg;
-    const common = { kernels: this.kernels!, schema: c.schema, keys: c.keys, budget: this.reservation ?? this.budgetBytes, spill: this.store!, operator: this.operator };
-    this.sorter = c.limit === undefined ? new ExternalSorter(common) : new TopN({ ...common, limit: c.limit, offset: c.offset ?? 0 });
+    // batches of our own writer: trusted (header checked only)
+    const common = { kernels: this.kernels!, schema: c.schema, keys: c.keys, budget: this.reservation ?? this.budgetBytes, spill: this.store!, operator: this.operator, trusted: true };
+    this.sorter =
+      c.limit === undefined
+        ? // each sorted batch is decoded before the next is asked for, and nothing else allocates in this
+          // operator's kernel instance meanwhile: an in-memory sort may hand out views of its output buffer
+          new ExternalSorter({ ...common, reuseOutput: true })
+        : new TopN({ ...common, limit: c.limit, offset: c.offset ?? 0 });
   }
 
   private async feed(batches: Uint8Array[]): Promise<void> {

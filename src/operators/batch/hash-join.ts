@@ -269,7 +269,7 @@ interface Part {
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /** Magic, byteLength (= the bytes copied in) and schema id of a batch in managed memory. */
-function trustedHeaderOk(k: Kernels, b: ManagedBatch, schema: Schema): boolean {
+export function trustedHeaderOk(k: Kernels, b: ManagedBatch, schema: Schema): boolean {
   const u32 = k.memory.u32;
   const w = b.ptr >>> 2;
   return u32[w] === BATCH_MAGIC && u32[w + 1] === b.byteLength && u32[w + 3] === schema.id;

@@ -51,7 +51,7 @@ import type { Schema } from '../../core/schema.ts';
 import type { SpillFile, SpillStore, SpillWriter } from '../../platform/types.ts';
 import { formatBytes, type MemoryReservation } from '../../runtime/memory-manager.ts';
 import { ExternalSorter, type ExternalSortStats } from './external-sort.ts';
-import type { JoinInput } from './hash-join.ts';
+import { trustedHeaderOk, type JoinInput } from './hash-join.ts';
 
 /** One input of a sort-merge join: a {@link JoinInput}, optionally already sorted by its keys. */
 export interface SortMergeJoinInput extends JoinInput {
@@ -211,6 +211,8 @@ class Side {
   prevKey = 0;
   it: AsyncIterator<Uint8Array> | undefined;
   sorter: ExternalSorter | undefined;
+  /** Its batches need only a header check: a trusted presorted input, or the output of its own sort. */
+  trusted = false;
   readonly w: number;
   readonly isVar: boolean[];
   constructor(
@@ -427,9 +429,22 @@ export class SortMergeJoin implements AsyncIterable<Uint8Array> {
 
   /** The input as a sorted stream: as it is, or through an external sort within its share. */
   private async open(s: Side, input: SortMergeJoinInput, share: number): Promise<AsyncIterator<Uint8Array>> {
-    if (input.sorted) return iterate(input.batches);
-    const sorter = new ExternalSorter({ kernels: this.k, schema: s.schema, keys: s.keyRefs, budget: share, spill: this.opts.spill, operator: `${this.operator}(sort ${s.name})` });
+    if (input.sorted) {
+      s.trusted = input.trusted === true;
+      return iterate(input.batches);
+    }
+    const sorter = new ExternalSorter({
+      kernels: this.k,
+      schema: s.schema,
+      keys: s.keyRefs,
+      budget: share,
+      spill: this.opts.spill,
+      operator: `${this.operator}(sort ${s.name})`,
+      trusted: input.trusted === true,
+    });
     s.sorter = sorter;
+    // the sort's output batches are written by the kernels (its spilled runs are validated when read back)
+    s.trusted = true;
     for await (const b of input.batches) await sorter.add(b);
     return sorter.sorted();
   }
@@ -466,11 +481,13 @@ export class SortMergeJoin implements AsyncIterable<Uint8Array> {
 
   // ── input ────────────────────────────────────────────────────────────────────────────────────
 
-  /** Copies a batch into managed memory and validates it (the caller frees it). */
-  private loadBytes(bytes: Uint8Array, schema: Schema, what: string): ManagedBatch {
+  /** Copies a batch into managed memory and validates it unless `trusted` (header only); the caller frees it. */
+  private loadBytes(bytes: Uint8Array, schema: Schema, what: string, trusted = false): ManagedBatch {
     const ptr = this.budget.alloc(bytes.length, what);
     this.k.memory.u8.set(bytes, ptr);
     const b = { ptr, byteLength: bytes.length };
+    // trusted: a bad header still gets the full validation's error
+    if (trusted && trustedHeaderOk(this.k, b, schema)) return b;
     try {
       this.k.validate(schema, b);
     } catch (e) {
@@ -493,7 +510,7 @@ export class SortMergeJoin implements AsyncIterable<Uint8Array> {
         return;
       }
       s.index++;
-      const mb = this.loadBytes(r.value, s.schema, `batch ${s.index} of the ${s.name} input`);
+      const mb = this.loadBytes(r.value, s.schema, `batch ${s.index} of the ${s.name} input`, s.trusted);
       const n = this.k.rowCount(mb);
       if (n === 0) {
         this.budget.free(mb.ptr);

@@ -21,7 +21,7 @@
 // compaction it takes part in; rows that make the cut are copied once per compaction they survive
 // (a compaction happens each time the free memory fills, so a small `limit` costs O(n) overall).
 
-import { BATCH_HEADER_BYTES, SEGMENT_BYTES, STATUS_DONE, STATUS_FULL } from '../../../bindings/abi.generated.ts';
+import { BATCH_HEADER_BYTES, BATCH_MAGIC, SEGMENT_BYTES, STATUS_DONE, STATUS_FULL } from '../../../bindings/abi.generated.ts';
 import { keyDescriptor, schemaDescriptor, type KeyRef, type Kernels, type ManagedBatch } from '../../../bindings/kernels.ts';
 import { CorruptBatchError, JobDefinitionError, MemoryBudgetError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
@@ -49,6 +49,13 @@ export interface TopNOptions {
   operator?: string;
   /** Closes the operator (freeing memory, deleting spill files) when aborted. */
   signal?: AbortSignal;
+  /**
+   * The input batches were made by Sluice itself (the batch writer, a kernel, an operator) or checked
+   * once already: {@link TopN.add} checks their header (magic, length, schema id), not every row; the
+   * fallback sort is told the same. A malformed batch passed as trusted gives wrong output or a
+   * WebAssembly trap, not a CorruptBatchError.
+   */
+  trusted?: boolean;
 }
 
 /** What a top-n did, for tests, metrics and `explain()`. */
@@ -280,7 +287,10 @@ export class TopN {
     u8.set(batch, ptr);
     if (len > batch.length) u8.fill(0, ptr + batch.length, ptr + len);
     const mb = { ptr, byteLength: len };
-    this.k.validate(this.schema, mb);
+    const u32 = mem.u32;
+    const w = ptr >>> 2;
+    // trusted: the header only (an unexpected one gets the full check, and its error)
+    if (!(this.opts.trusted === true && len === batch.length && u32[w] === BATCH_MAGIC && u32[w + 1] === len && u32[w + 3] === this.schema.id)) this.k.validate(this.schema, mb);
     if (this.k.rowCount(mb) !== rows) throw new CorruptBatchError('row count changed while copying', { operator: this.operator });
     this.held.push(mb);
     this.heldRows += rows;
@@ -473,6 +483,7 @@ export class TopN {
       spill: this.opts.spill,
       outputBytes: this.opts.outputBytes,
       operator: `${this.operator}(sort)`,
+      trusted: this.opts.trusted === true,
     });
     for (const b of rows) await this.sorter.add(b);
   }
