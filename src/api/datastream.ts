@@ -16,9 +16,10 @@ import {
 import { CollectOperator, PrintOperator, type SinkContext, type SinkFunction, SinkOperator } from '../operators/sinks.ts';
 import { ProcessOperator } from '../operators/process.ts';
 import { TimestampsAndWatermarksOperator } from '../operators/timestamps.ts';
+import { KeyCheckOperator } from '../operators/key-check.ts';
 import type { MapStateDescriptor } from '../state/descriptors.ts';
 import { BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './connected.ts';
-import type { KeyedProcessFunction, OutputTag, ProcessFunction } from './functions.ts';
+import type { KeyByOptions, KeyedProcessFunction, OutputTag, ProcessFunction } from './functions.ts';
 import type { WatermarkStrategy } from './watermarks.ts';
 import type { StreamEnvironment } from './environment.ts';
 import type { KeyField, NumericField } from './types.ts';
@@ -243,16 +244,29 @@ export class DataStream<T> {
   /**
    * Partitions the stream by key: records with equal keys go to the same subtask (key → hash → key
    * group → subtask). Key by a field name or by a selector; keys must be strings, numbers, bigints,
-   * booleans, null, Dates, Uint8Arrays or arrays of these (composite keys).
+   * booleans, null, undefined, Dates, Uint8Arrays or arrays of these (composite keys). A record whose
+   * key cannot be used (no such field, the selector threw, an unhashable key) fails the job by default;
+   * `{ invalidKeys: 'drop' }` skips it and `{ invalidKeys: tag }` sends it, wrapped in an
+   * `InvalidKeyError`, to the keyed stream's side output `tag` (see {@link KeyByOptions}).
    * @example
    * env.fromCollection(trades).keyBy('symbol').sum('price');
    * env.fromCollection(trades).keyBy((t) => [t.symbol, t.venue]).max('price');
+   * const badKeys = new OutputTag<InvalidKeyError<Trade>>('bad-keys');
+   * const bySymbol = env.fromCollection(trades).keyBy((t) => t.symbol, { invalidKeys: badKeys });
+   * bySymbol.getSideOutput(badKeys).print('unroutable');
    */
-  keyBy<F extends KeyField<T>>(field: F): KeyedStream<T, T[F]>;
-  keyBy<K>(selector: (value: T) => K): KeyedStream<T, K>;
-  keyBy(key: string | ((value: T) => unknown)): KeyedStream<T, unknown> {
+  keyBy<F extends KeyField<T>>(field: F, options?: KeyByOptions<T>): KeyedStream<T, T[F]>;
+  keyBy<K>(selector: (value: T) => K, options?: KeyByOptions<T>): KeyedStream<T, K>;
+  keyBy(key: string | ((value: T) => unknown), options?: KeyByOptions<T>): KeyedStream<T, unknown> {
     const spec = keySpec(key);
-    return new KeyedStream(this.env, this.partitioned({ kind: 'hash', key: spec }), spec);
+    const policy = invalidKeysPolicy(options);
+    if (policy === 'fail') return new KeyedStream(this.env, this.partitioned({ kind: 'hash', key: spec }), spec);
+    // A check chained before the exchange sets bad records aside, so the record writer never sees them.
+    const tag = policy === 'drop' ? undefined : policy;
+    const checks = keyChecks(this.env, this.transformation, spec, `KeyBy(${spec.description})`, tag);
+    const checked = checks.length === 1 ? checks[0]! : unionOf(this.env, checks);
+    const partition = new DataStream<T>(this.env, checked).partitioned({ kind: 'hash', key: spec });
+    return new KeyedStream(this.env, partition, spec, tag === undefined ? undefined : { tag, checks });
   }
 
   /**
@@ -485,6 +499,53 @@ export class SingleOutputStreamOperator<T> extends DataStream<T> {
   }
 }
 
+/** `keyBy`'s invalidKeys option as `'fail'`, `'drop'` or the side output's tag id. */
+function invalidKeysPolicy(options: unknown): 'fail' | 'drop' | string {
+  if (options === undefined) return 'fail';
+  if (options === null || typeof options !== 'object') throw new JobDefinitionError(`keyBy options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const p = (options as { invalidKeys?: unknown }).invalidKeys;
+  if (p === undefined || p === 'fail') return 'fail';
+  if (p === 'drop') return 'drop';
+  if (p !== null && typeof p === 'object' && typeof (p as { id?: unknown }).id === 'string') return (p as { id: string }).id;
+  throw new JobDefinitionError(`keyBy invalidKeys must be 'fail', 'drop' or an OutputTag, got ${typeof p === 'string' ? `'${p}'` : typeof p}`);
+}
+
+/** Parallelism a transformation's records are produced at (undefined: the job's default). */
+function producedAt(t: Transformation): number | undefined {
+  return t.kind === 'partition' || t.kind === 'side-output' ? producedAt(t.input) : t.kind === 'union' ? undefined : t.parallelism;
+}
+
+/**
+ * The key checks of a keyBy with an invalidKeys policy: one per union input (partitions before the
+ * keyBy are skipped, the hash exchange replaces them), each at its input's parallelism — read when
+ * the graph is built, so a later `setParallelism` upstream counts — so that it chains to its input.
+ */
+function keyChecks(env: StreamEnvironment, t: Transformation, key: KeySelectorSpec, keyByName: string, tag: string | undefined): OperatorTransformation[] {
+  while (t.kind === 'partition') t = t.input;
+  if (t.kind === 'union') return t.inputs.flatMap((i) => keyChecks(env, i, key, keyByName, tag));
+  const input = t;
+  let explicit: number | undefined;
+  const check: OperatorTransformation = {
+    kind: 'operator',
+    id: env._nextId(),
+    name: `KeyCheck(${key.description})`,
+    get parallelism(): number | undefined {
+      return explicit ?? producedAt(input);
+    },
+    set parallelism(p: number | undefined) {
+      explicit = p;
+    },
+    chaining: 'always',
+    input,
+    factory: () => new KeyCheckOperator(key, keyByName, tag),
+  };
+  return [check];
+}
+
+function unionOf(env: StreamEnvironment, inputs: readonly Transformation[]): Transformation {
+  return { kind: 'union', id: env._nextId(), name: 'Union', parallelism: undefined, chaining: 'always', inputs: [...inputs] };
+}
+
 /**
  * A stream partitioned by key `K`: keyed aggregates keep one accumulator per key. In streaming mode
  * they emit the updated record for every input; in batch mode only the final record per key.
@@ -498,8 +559,43 @@ export class KeyedStream<T, K> extends DataStream<T> {
   /** @internal phantom for the key type */
   declare readonly __key?: K;
   /** @internal */
-  constructor(env: StreamEnvironment, transformation: Transformation, readonly keySelector: KeySelectorSpec) {
+  constructor(
+    env: StreamEnvironment,
+    transformation: Transformation,
+    readonly keySelector: KeySelectorSpec,
+    /** @internal the invalidKeys side output: its tag id and the key checks that emit it */
+    private readonly invalidKeys?: { readonly tag: string; readonly checks: readonly Transformation[] },
+  ) {
     super(env, transformation);
+  }
+
+  /**
+   * The records `keyBy(key, { invalidKeys: tag })` set aside, each an `InvalidKeyError` holding the
+   * record and why its key could not be used. The keyed stream has no other side output.
+   * @example
+   * const badKeys = new OutputTag<InvalidKeyError<Trade>>('bad-keys');
+   * const keyed = trades.keyBy('account', { invalidKeys: badKeys });
+   * keyed.getSideOutput(badKeys).map((e) => e.record).addSink(deadLetters);
+   */
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    if (tag === null || typeof tag !== 'object' || typeof tag.id !== 'string') throw new JobDefinitionError('getSideOutput expects an OutputTag');
+    const inv = this.invalidKeys;
+    if (inv === undefined || inv.tag !== tag.id) {
+      throw new JobDefinitionError(
+        `${this.transformation.name} has no side output '${tag.id}': a keyed stream's only side output is the tag given as keyBy(key, { invalidKeys: tag })`,
+        { operator: this.transformation.name },
+      );
+    }
+    const sides: Transformation[] = inv.checks.map((input) => ({
+      kind: 'side-output',
+      id: this.env._nextId(),
+      name: `SideOutput(${tag.id})`,
+      parallelism: undefined,
+      chaining: 'always',
+      input,
+      tag: tag.id,
+    }));
+    return new DataStream<X>(this.env, sides.length === 1 ? sides[0]! : unionOf(this.env, sides));
   }
 
   /** Adds a rolling keyed aggregate (reduce, sum, min, max, minBy, maxBy). Not `aggregate`: that name is the batch API's. */

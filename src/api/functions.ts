@@ -4,6 +4,7 @@
 
 import { JobDefinitionError } from '../core/errors.ts';
 import type { StateDescriptor, HandleOf, MapStateDescriptor, ReadOnlyBroadcastState, BroadcastState } from '../state/index.ts';
+import type { InvalidKeyError } from '../runtime/keys.ts';
 
 /**
  * Names a side output of an operator; `T` is the type of its records. Two tags with the same id are
@@ -25,6 +26,28 @@ export class OutputTag<T> {
   toString(): string {
     return `OutputTag(${this.id})`;
   }
+}
+
+/**
+ * Options of `keyBy`. `invalidKeys` says what happens to a record whose key cannot be used: the
+ * record lacks the keyBy field, the key selector threw, or the key cannot be hashed (an object that is
+ * not an array, Date or Uint8Array; a function; a symbol). `'fail'` (default): the job fails naming
+ * the keyBy, the subtask and the record. `'drop'`: the record is skipped. An `OutputTag`: the record,
+ * wrapped in an {@link InvalidKeyError} that says why, goes to that side output of the keyed stream
+ * (`keyed.getSideOutput(tag)`). Both need a check chained before the hash exchange (at its input's
+ * parallelism), which calls the key selector once more per record. Across worker threads records
+ * travel as MessagePack, which an `InvalidKeyError` (a class instance, often holding an unencodable
+ * key) is not: on workers, turn the side output into plain data before it meets an exchange, i.e. in
+ * an operator at the keyBy input's parallelism.
+ *
+ * @example
+ * const badKeys = new OutputTag<InvalidKeyError<Order>>('bad-keys');
+ * const keyed = orders.keyBy((o) => o.customer, { invalidKeys: badKeys });
+ * keyed.sum('amount').print('totals');
+ * keyed.getSideOutput(badKeys).map((e) => e.record).print('no customer');
+ */
+export interface KeyByOptions<T> {
+  readonly invalidKeys?: 'fail' | 'drop' | OutputTag<InvalidKeyError<T>>;
 }
 
 /** Where a function emits its records. @example out.collect({ key, count }) */

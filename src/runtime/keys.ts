@@ -1,7 +1,7 @@
 // Owns key extraction and key-group assignment of records, with the typed errors for records that
-// lack their key field or whose key cannot be hashed.
+// lack their key field or whose key cannot be hashed, and the check that routes such records aside.
 
-import { type ErrorContext, FieldValueError, JobDefinitionError, UserFunctionError } from '../core/errors.ts';
+import { type ErrorContext, FieldValueError, JobDefinitionError, SluiceError, UserFunctionError, previewValue } from '../core/errors.ts';
 import { hashJsKey, keyGroupOf } from '../core/hash.ts';
 import { HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
 import type { KeySelectorSpec } from '../graph/operator.ts';
@@ -37,6 +37,96 @@ export function extractKey(spec: KeySelectorSpec, record: unknown, operator: str
     return spec.fn(record);
   } catch (e) {
     throw userFailure(e, { operator, subtask, recordIndex });
+  }
+}
+
+/** Why a record has no usable key. */
+export type InvalidKeyReason = 'missing-field' | 'unhashable' | 'selector-failed';
+
+/**
+ * A record whose key could not be extracted or hashed, set aside by `keyBy(key, { invalidKeys: tag })`
+ * instead of failing the job. `record` is the offending record, `key` what the selector returned
+ * (undefined for `missing-field` and `selector-failed`), `reason` why, and `cause` the error the job
+ * would have failed with (a JobDefinitionError, UserFunctionError or UnhashableKeyError). The context
+ * names the keyBy (`KeyBy(field)`), the subtask, and the record's index in that subtask's input.
+ *
+ * @example
+ * const badKeys = new OutputTag<InvalidKeyError<Trade>>('bad-keys');
+ * const keyed = trades.keyBy((t) => t.account, { invalidKeys: badKeys });
+ * keyed.getSideOutput(badKeys).map((e) => `${e.reason}: ${e.message}`).print('bad key');
+ */
+export class InvalidKeyError<T = unknown> extends SluiceError {
+  constructor(
+    readonly record: T,
+    readonly key: unknown,
+    readonly reason: InvalidKeyReason,
+    context: ErrorContext,
+    cause: SluiceError,
+  ) {
+    super(`invalid key for record ${previewRecord(record)}: ${invalidKeyText(reason, key, cause)}`, { domain: 'user', context, cause });
+    this.withContext(context);
+  }
+}
+
+function invalidKeyText(reason: InvalidKeyReason, key: unknown, cause: SluiceError): string {
+  if (reason === 'unhashable') {
+    // UnhashableKeyError's field is the keyBy field or `key (selector name)`
+    const f = cause instanceof FieldValueError ? cause.field : 'key';
+    const what = f.startsWith('key (') ? `the ${f}` : `the key field '${f}'`;
+    return `${what} is ${previewValue(key)}, which cannot be hashed (expects ${HASHABLE_KEYS})`;
+  }
+  if (reason === 'missing-field') return cause.message.replace(/ \[.*\]$/, '');
+  const thrown = cause instanceof UserFunctionError ? cause.cause : cause;
+  return `the key selector threw: ${thrown instanceof Error ? thrown.message.replace(/ \[.*\]$/, '') : String(thrown)}`;
+}
+
+/** A record for a message: short JSON for objects, else `previewValue`. */
+function previewRecord(record: unknown): string {
+  if (record !== null && typeof record === 'object' && !(record instanceof Uint8Array)) {
+    try {
+      const json = JSON.stringify(record);
+      if (json !== undefined) return json.length > 80 ? json.slice(0, 80) + '…' : json;
+    } catch {
+      // bigint or a cycle: the short form
+    }
+  }
+  return previewValue(record);
+}
+
+/**
+ * Why `record` cannot be routed by `spec` — undefined if it can: exactly the records on which
+ * `extractKey` or `keyGroupOfKey` would throw, with that error as `cause`. Cost: the selector call;
+ * a hash only for object keys (composite keys), since every primitive hashes.
+ */
+export function checkKey<T>(spec: KeySelectorSpec, record: T, operator: string, subtask: number, recordIndex: number): InvalidKeyError<T> | undefined {
+  const ctx = { operator, subtask, recordIndex };
+  let key: unknown;
+  if (spec.field !== undefined) {
+    if (record === null || typeof record !== 'object' || !(spec.field in record)) {
+      return new InvalidKeyError(record, undefined, 'missing-field', ctx, new JobDefinitionError(`keyBy('${spec.field}'): record has no field '${spec.field}'`, ctx));
+    }
+    key = (record as Record<string, unknown>)[spec.field];
+  } else {
+    try {
+      key = spec.fn(record);
+    } catch (e) {
+      return new InvalidKeyError(record, undefined, 'selector-failed', ctx, userFailure(e, ctx));
+    }
+  }
+  switch (typeof key) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'undefined':
+      return undefined;
+  }
+  try {
+    hashJsKey(key);
+    return undefined;
+  } catch (e) {
+    const cause = e instanceof TypeError ? new UnhashableKeyError(spec.field ?? `key (${spec.description})`, key, ctx) : new UserFunctionError(e, ctx);
+    return new InvalidKeyError(record, key, 'unhashable', ctx, cause);
   }
 }
 

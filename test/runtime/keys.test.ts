@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { hashJsKey, keyGroupOf } from '../../src/core/hash.ts';
-import { KeyGroupAssigner, hashStringKey } from '../../src/runtime/keys.ts';
+import { InvalidKeyError, KeyGroupAssigner, checkKey, extractKey, hashStringKey, keyGroupOfKey } from '../../src/runtime/keys.ts';
 
 const spec = { fn: (k: unknown) => k, description: 'k' };
 
@@ -81,6 +81,38 @@ test('key group assigner with the default memo limit, past it and cycling (8193 
       if (a.keyGroup(k, 'op', 0, 0) !== keyGroupOf(hashJsKey(k), 128)) assert.unreachable(k);
     }
   }
+});
+
+test('checkKey sets aside exactly the records on which extractKey or keyGroupOfKey throw, with that error as cause', () => {
+  const bySelector = { fn: (r: { k?: unknown }) => r.k, description: 'pick' };
+  const byField = { fn: (r: { k?: unknown }) => r.k, description: 'k', field: 'k' };
+  const throwing = { fn: () => { throw new RangeError('nope'); }, description: 'boom' };
+  const keys = fc.oneof(
+    fc.anything({ withBigInt: true, withDate: true, withTypedArray: true, withMap: true, withSet: true, withNullPrototype: true }),
+    fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(Symbol.iterator), fc.constant(() => 1), fc.object()), { maxLength: 3 }),
+    fc.constantFrom(Symbol('s'), () => 1, NaN, undefined, new Uint8Array(3), new Date(0)),
+  );
+  const records = fc.oneof(keys.map((k) => ({ k }) as { k?: unknown }), fc.constant({} as { k?: unknown }));
+  fc.assert(
+    fc.property(records, fc.constantFrom(bySelector, byField, throwing), (record, spec) => {
+      let thrown: unknown;
+      try {
+        keyGroupOfKey(extractKey(spec, record, 'KeyBy(x)', 1, 9), spec, 128, 'KeyBy(x)', 1, 9);
+      } catch (e) {
+        thrown = e;
+      }
+      const bad = checkKey(spec, record, 'KeyBy(x)', 1, 9);
+      if (thrown === undefined) return bad === undefined;
+      return (
+        bad instanceof InvalidKeyError &&
+        bad.record === record &&
+        (bad.cause as Error).constructor === (thrown as Error).constructor &&
+        (bad.cause as Error).message === (thrown as Error).message &&
+        bad.context.operator === 'KeyBy(x)' && bad.context.subtask === 1 && bad.context.recordIndex === 9
+      );
+    }),
+    { seed: 77, numRuns: 2000 },
+  );
 });
 
 test.run();
