@@ -28,6 +28,9 @@ import { recordStreamFacts } from '../graph/planner.ts';
 import { bindManagedMemory } from '../operators/batch/batch-operators.ts';
 import { parseMemorySize, type MemorySize } from '../runtime/memory-manager.ts';
 import { checkBufferTimeout, DEFAULT_BUFFER_TIMEOUT_MS } from '../runtime/network/output-flusher.ts';
+import { detectPlatform } from '../platform/detect.ts';
+import { memorySpill } from '../platform/spill-memory.ts';
+import type { SpillStoreFactory } from '../platform/types.ts';
 
 /** Source options shared by `readCsv` / `readNdjson`. */
 export interface FileSourceOptions {
@@ -73,6 +76,14 @@ export interface EnvironmentOptions {
    * Channels between subtasks of one thread pass batches at once and ignore it.
    */
   bufferTimeoutMs?: number;
+  /**
+   * How batch mode exchanges records between stages (Flink's `execution.batch-shuffle-mode`):
+   * `'blocking'` (default) — a consumer stage starts when its producers have finished, each exchange
+   * holding its records in memory up to its share of `managedMemory` and spilling the rest; or
+   * `'pipelined'` — records flow as they are produced, as in streaming mode. Exchanges between worker
+   * threads are pipelined either way.
+   */
+  batchShuffleMode?: 'blocking' | 'pipelined';
 }
 
 /** @internal A sink of the job being built: its transformation, what to call when the job is done, what collect() fills. */
@@ -83,6 +94,20 @@ export interface JobSink {
 }
 
 const DEFAULT_JOB_NAME = 'Sluice job';
+
+/** Spill stores of the platform running the job, detected on first use (the heap where there is no file system). */
+const platformSpill: SpillStoreFactory = {
+  kind: 'memory',
+  async createSpillStore(options) {
+    let platform;
+    try {
+      platform = await detectPlatform();
+    } catch {
+      return memorySpill.createSpillStore(options);
+    }
+    return platform.spill.createSpillStore(options);
+  },
+};
 /** Default managed memory of a job (`EnvironmentOptions.managedMemory`). */
 const DEFAULT_MANAGED_MEMORY = '256mb';
 
@@ -112,6 +137,7 @@ export class StreamEnvironment {
   private readonly clock: ProcessingClock | undefined;
   private readonly managedMemory: number;
   private readonly bufferTimeoutMs: number;
+  private readonly batchShuffleMode: 'blocking' | 'pipelined';
 
   private constructor(opts: EnvironmentOptions) {
     this.parallelism = opts.parallelism ?? 1;
@@ -121,6 +147,10 @@ export class StreamEnvironment {
     this.clock = opts.clock;
     this.managedMemory = parseMemorySize(opts.managedMemory ?? DEFAULT_MANAGED_MEMORY);
     this.bufferTimeoutMs = checkBufferTimeout(opts.bufferTimeoutMs ?? DEFAULT_BUFFER_TIMEOUT_MS);
+    this.batchShuffleMode = opts.batchShuffleMode ?? 'blocking';
+    if (this.batchShuffleMode !== 'blocking' && this.batchShuffleMode !== 'pipelined') {
+      throw new JobDefinitionError(`batchShuffleMode must be 'blocking' or 'pipelined', got ${String(this.batchShuffleMode)}`);
+    }
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new JobDefinitionError(`batchSize must be an integer >= 1, got ${this.batchSize}`);
     }
@@ -269,6 +299,16 @@ export class StreamEnvironment {
   _nextId(): number {
     return ++this.ids;
   }
+  /** @internal Blocking exchanges of a batch job: each channel's share of the managed memory; spills to the platform's store. */
+  _blockingExchanges(mode: RuntimeMode, channels: number): { spill: SpillStoreFactory; memoryBytes: number } | undefined {
+    return this.blockingExchanges(mode, channels);
+  }
+
+  private blockingExchanges(mode: RuntimeMode, channels: number): { spill: SpillStoreFactory; memoryBytes: number } | undefined {
+    if (mode !== 'batch' || this.batchShuffleMode !== 'blocking' || channels === 0) return undefined;
+    return { spill: platformSpill, memoryBytes: Math.max(64 << 10, Math.floor(this.managedMemory / channels)) };
+  }
+
   /** @internal `collected`: the array a collect() sink fills (results from worker threads go there). */
   _addSink(t: SinkTransformation, onFinished?: () => void, collected?: unknown[]): void {
     this.sinks.push({ t, onFinished, collected });
@@ -363,8 +403,10 @@ export class StreamEnvironment {
     const clock = this.clock ?? new SystemClock();
     let tasks: readonly Task[] = [];
     const started = clock.now();
-    const result = executeGraph(buildExecutionGraph(graph), {
+    const eg = buildExecutionGraph(graph);
+    const result = executeGraph(eg, {
       batchSize: this.batchSize,
+      blocking: this.blockingExchanges(graph.config.runtimeMode, eg.channelCount),
       signal: ctl.signal,
       clock,
       onTasks: (t) => {

@@ -76,6 +76,7 @@ try {
   try {
     result = await executeGraph(eg, {
       batchSize,
+      blocking: env._blockingExchanges(graph.config.runtimeMode, eg.channelCount),
       clock,
       signal: ctl.signal,
       runsHere: (st) => workerOf(st, data.workers) === data.worker,

@@ -3,6 +3,8 @@
 
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
 import type { ExecutionChannel, ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
+import type { SpillStoreFactory } from '../platform/types.ts';
+import { BlockingChannel } from './blocking-channel.ts';
 import { Channel, type InputChannel, type OutputChannel } from './channel.ts';
 import { internalFailure } from './failure.ts';
 import { JobResult, type OperatorMetrics } from './job-result.ts';
@@ -26,6 +28,12 @@ export interface ExecutorOptions {
   remoteInput?: (channel: ExecutionChannel, description: string) => InputChannel;
   /** The output of a subtask here whose consumer runs on another thread. */
   remoteOutput?: (channel: ExecutionChannel, description: string) => OutputChannel;
+  /**
+   * Blocking exchanges (batch mode): every channel between two subtasks on this thread is a
+   * {@link BlockingChannel} — its consumer starts reading when the producer has finished — holding
+   * up to `memoryBytes` per channel and spilling the rest to a store from `spill`.
+   */
+  blocking?: { readonly spill: SpillStoreFactory; readonly memoryBytes: number };
 }
 
 /** `Producer#i -> Consumer#j`. */
@@ -56,13 +64,17 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   const bySubtask = new Map<string, ExecutionSubtask>();
   for (const st of eg.subtasks) bySubtask.set(`${st.vertex.id}/${st.index}`, st);
   const runsHere = (vertex: number, index: number): boolean => here(bySubtask.get(`${vertex}/${index}`)!);
+  const blocking: BlockingChannel[] = [];
   const inputs: InputChannel[] = [];
   const outputs: OutputChannel[] = [];
   for (const st of mine) {
     for (const c of st.inputs) {
       const description = channelDescription(c);
       if (runsHere(c.edge.source.id, c.sourceSubtask)) {
-        const ch = new Channel(c.id, description, batchSize);
+        const ch = opts.blocking
+          ? new BlockingChannel({ id: c.id, description, spill: opts.blocking.spill, memoryBytes: opts.blocking.memoryBytes })
+          : new Channel(c.id, description, batchSize);
+        if (ch instanceof BlockingChannel) blocking.push(ch);
         inputs[c.id] = ch;
         outputs[c.id] = ch;
       } else {
@@ -159,6 +171,11 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   for (const t of tasks) {
     const closeFailure = t.close();
     failure ??= closeFailure;
+  }
+  // blocking exchanges: spill files are gone before the job settles (read to the end, or dropped)
+  for (const ch of blocking) {
+    if (failure !== undefined) await ch.dispose().catch(() => undefined);
+    else await ch.released;
   }
   if (failure !== undefined) throw failure;
   const durationMs = now() - start;
