@@ -19,7 +19,6 @@
 import { SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import type { AggSpec } from '../../../bindings/aggregate.ts';
 import { loadKernels, type KeyRef, type Kernels } from '../../../bindings/kernels.ts';
-import { BatchReader } from '../../core/batch-reader.ts';
 import { BatchWriter, encodeBatch } from '../../core/batch-writer.ts';
 import { JobDefinitionError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
@@ -31,6 +30,7 @@ import type { Platform, SpillFile, SpillStats, SpillStore, SpillStoreKind, Spill
 import { userFailure } from '../../runtime/failure.ts';
 import { MemoryManager, type MemoryReservation } from '../../runtime/memory-manager.ts';
 import { HashAggregator } from './hash-aggregate.ts';
+import { RowDecoder, type DecodePart } from './row-decoder.ts';
 import { HybridHashJoin } from './hash-join.ts';
 import { ExternalSorter } from './external-sort.ts';
 import { SortMergeJoin } from './sort-merge-join.ts';
@@ -433,12 +433,9 @@ abstract class BlockingBatchOperator implements StreamOperator {
   }
 }
 
-/** Decodes batches of `schema` and hands each row to `emit`; answers the number of rows. */
-function decodeInto(schema: Schema, batches: Uint8Array, reader: { r?: BatchReader }, emit: (row: Record<string, unknown>) => void, operator: string, subtask: number): number {
-  const r = reader.r ? reader.r.reset(batches) : (reader.r = new BatchReader(schema, batches, { operator, subtask }));
-  const n = r.rowCount;
-  for (let i = 0; i < n; i++) emit(r.read(i) as Record<string, unknown>);
-  return n;
+/** A decoder of whole rows of `schema` (each row one object with the schema's fields). */
+function rowsDecoder(schema: Schema, ctx: OperatorContext): RowDecoder {
+  return new RowDecoder(schema, [{ fields: schema.names.map((_, i) => i), names: schema.names }], { operator: ctx.operatorName, subtask: ctx.subtaskIndex });
 }
 
 /** An output that may hand what was pushed so far downstream before the call returns (`Output.flush`). */
@@ -451,8 +448,9 @@ type FlushableOutput = Output & { flush?(): MaybePromise };
 export const FLUSH_MIN_ROWS = 256;
 
 /**
- * Emits a result given as binary batches: each batch is decoded (rows handed to `emit`, which pushes
- * to `out`) before the next is asked for — so views of a `reuseOutput` producer are read in time —
+ * Emits a result given as binary batches (written by the kernels: trusted): each batch is decoded
+ * (each row's objects handed to `emit`, which pushes to `out`) before the next is asked for — so views
+ * of a `reuseOutput` producer are read in time —
  * and once at least {@link FLUSH_MIN_ROWS} rows are pending they are flushed downstream (awaited:
  * the flush waits while the task's outputs are over their bound). Stops when `stopped()` turns true.
  *
@@ -462,20 +460,17 @@ export const FLUSH_MIN_ROWS = 256;
  */
 async function emitBatches(
   batches: AsyncIterable<Uint8Array>,
-  schema: Schema,
+  decoder: RowDecoder,
   out: Output,
-  emit: (row: Record<string, unknown>) => void,
+  emit: (a: any, b: any) => void,
   stopped: () => boolean,
   ctx: OperatorContext,
 ): Promise<void> {
-  const operator = ctx.operatorName;
-  const subtask = ctx.subtaskIndex;
   const flushable = out as FlushableOutput;
-  const reader: { r?: BatchReader } = {};
   let pending = 0;
   for await (const b of batches) {
     if (stopped()) break;
-    pending += decodeInto(schema, b, reader, emit, operator, subtask);
+    pending += decoder.decode(b, emit);
     if (pending >= FLUSH_MIN_ROWS && flushable.flush !== undefined) {
       pending = 0;
       const r = flushable.flush();
@@ -600,33 +595,43 @@ export class BatchJoinOperator extends BlockingBatchOperator {
       if (join.schema.id !== c.output.id || join.schema.names.join() !== c.output.names.join()) {
         throw new SluiceError(`${this.operator}: join output ${join.schema} differs from the planned ${c.output}`, { domain: 'internal' });
       }
-      await emitBatches(join, c.output, out, this.emitter(out), () => this.closed, this.ctx!);
+      const { decoder, emit } = this.emitter(out);
+      await emitBatches(join, decoder, out, emit, () => this.closed, this.ctx!);
     });
   }
 
-  /** The per-row emission: the row itself, or `fn(left, right)` with each side rebuilt (null if missing). */
-  private emitter(out: Output): (row: Record<string, unknown>) => void {
+  /**
+   * The per-row emission: the joined row itself, or `fn(left, right)` with each side decoded straight
+   * from the joined row into its own object (null if missing) — no joined-row object in between.
+   */
+  private emitter(out: Output): { decoder: RowDecoder; emit: (a: any, b: any) => void } {
     const e = this.cfg.emit;
-    if (e.kind === 'rows') return (row) => out.push(row);
-    const present = (row: Record<string, unknown>, fields: readonly string[] | undefined) => fields === undefined || fields.some((f) => row[f] !== null);
-    const side = (row: Record<string, unknown>, fields: readonly (readonly [string, string])[]) => {
-      const o: Record<string, unknown> = {};
-      for (const [name, outName] of fields) o[name] = row[outName];
-      return o;
+    const output = this.cfg.output;
+    if (e.kind === 'rows') return { decoder: rowsDecoder(output, this.ctx!), emit: (row) => out.push(row) };
+    const at = (name: string) => {
+      const i = output.indexOf(name);
+      if (i < 0) throw new SluiceError(`${this.operator}: no field ${name} in the join output ${output}`, { domain: 'internal' });
+      return i;
     };
+    const part = (fields: readonly (readonly [string, string])[], presence: readonly string[] | undefined): DecodePart => ({
+      fields: fields.map(([, o]) => at(o)),
+      names: fields.map(([n]) => n),
+      ...(presence ? { presence: presence.map(at) } : {}),
+    });
+    const decoder = new RowDecoder(output, [part(e.leftFields, e.leftPresence), part(e.rightFields, e.rightPresence)], { operator: this.operator, subtask: this.subtask });
+    const fn = e.fn;
     let index = 0;
-    return (row) => {
-      const l = present(row, e.leftPresence) ? side(row, e.leftFields) : null;
-      const r = present(row, e.rightPresence) ? side(row, e.rightFields) : null;
+    const emit = (l: unknown, r: unknown): void => {
       let v: unknown;
       try {
-        v = e.fn(l, r);
+        v = fn(l, r);
       } catch (err) {
         this.fail(err, index);
       }
       index++;
       out.push(v);
     };
+    return { decoder, emit };
   }
 
   protected async release(): Promise<void> {
@@ -717,7 +722,7 @@ export class BatchAggregateOperator extends BlockingBatchOperator {
       const batches = (async function* () {
         for (let r = await first; !r.done; r = await results.next()) yield r.value;
       })();
-      await emitBatches(batches, this.cfg.output, out, (row) => out.push(row), () => this.closed, this.ctx!);
+      await emitBatches(batches, rowsDecoder(this.cfg.output, this.ctx!), out, (row) => out.push(row), () => this.closed, this.ctx!);
     });
   }
 
@@ -788,7 +793,7 @@ export class BatchSortOperator extends BlockingBatchOperator {
       const rest: Uint8Array[] = [];
       this.enc!.flush(rest);
       await this.feed(rest);
-      await emitBatches(this.sorter!.sorted(), this.cfg.schema, out, (row) => out.push(row), () => this.closed, this.ctx!);
+      await emitBatches(this.sorter!.sorted(), rowsDecoder(this.cfg.schema, this.ctx!), out, (row) => out.push(row), () => this.closed, this.ctx!);
     });
   }
 
