@@ -1,6 +1,7 @@
 // A first Sluice job: generate 100k trades, total the traded value per symbol in batch mode, and show
 // the top symbols, the execution plan and what each operator did; then the same trades as an
-// out-of-order stream, totalled per symbol and event-time minute. No files, no network.
+// out-of-order stream, totalled per symbol and event-time minute; then the totals job again, on two
+// worker threads (where the runtime has them). No files, no network.
 //
 //   node --import tsx examples/demo.ts      (or: deno run examples/demo.ts / bun examples/demo.ts)
 
@@ -13,21 +14,8 @@ import {
   WatermarkStrategy,
 } from '../src/index.ts';
 
-interface Trade {
-  id: number;
-  ts: number; // event time, ms since the epoch
-  key: string; // the symbol
-  price: number;
-}
-
-const SYMBOLS = ['AAPL', 'MSFT', 'GOOG', 'AMZN', 'NVDA', 'META', 'TSLA', 'ORCL', 'INTC', 'IBM'];
-const START = Date.UTC(2024, 0, 2, 14, 30);
-
-/** A deterministic pseudo-random trade for index i (same on every run and every runtime). */
-function trade(i: number): Trade {
-  const h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
-  return { id: i, ts: START + i * 10, key: SYMBOLS[h % SYMBOLS.length]!, price: 10 + (h % 99_000) / 100 };
-}
+import { trade, tradeTotals, type Trade } from './trade-totals-job.ts';
+import { workersForRuntime } from '../src/platform/workers.ts';
 
 // Batch mode: the keyed sum emits one final total per symbol at the end, instead of a running total
 // per trade (streaming mode).
@@ -94,3 +82,16 @@ console.log(`Event time: AAPL volume per minute (${windows.results.length} windo
 for (const w of aapl) console.log(`  ${w.minute}  ${w.volume.toLocaleString('en-US').padStart(10)}`);
 console.log();
 console.log(streamed.toString());
+
+// The totals job again, defined with defineJob in a module of its own (examples/trade-totals-job.ts) so
+// that worker threads can build it: 4 parallel subtasks on 2 workers, the keyed exchange crossing
+// threads in network buffers. Same totals as the one-thread run above.
+if (workersForRuntime().supported) {
+  const onWorkers = await tradeTotals.run({ workers: 2, params: { trades: 100_000 }, environment: { parallelism: 4, runtimeMode: 'batch' } });
+  const same = JSON.stringify([...onWorkers.outputs.totals.results].sort((a, b) => (a.symbol < b.symbol ? -1 : 1))) ===
+    JSON.stringify([...totals.results].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)));
+  console.log();
+  console.log(`On 2 worker threads (parallelism 4): ${onWorkers.outputs.totals.results.length} totals, ${same ? 'the same as' : 'DIFFERENT from'} the one-thread run`);
+  console.log(onWorkers.result.toString());
+  if (!same) process.exitCode = 1;
+}

@@ -8,6 +8,7 @@ export {
   type Collector, type TimerService as ProcessTimerService, type RuntimeContext, type ProcessContext, type KeyedProcessContext, type OnTimerContext,
   type RichFunction, type ProcessFunction, type KeyedProcessFunction, type CoProcessFunction, type KeyedCoProcessFunction,
   type BroadcastContext, type ReadOnlyBroadcastContext, type KeyedBroadcastProcessFunction, type BroadcastProcessFunction,
+  type KeyByOptions,
 } from './api/functions.ts';
 export { JobClient } from './api/job-client.ts';
 export { defineJob, JobDefinition, RunningJob, type JobBuilder, type JobRunOptions, type JobRun } from './api/job-definition.ts';
@@ -17,7 +18,7 @@ export type { NumericField, KeyField, SourceOptions } from './api/types.ts';
 export type { SinkFunction, SinkContext } from './operators/sinks.ts';
 export type { RuntimeMode, SourceSpec, SourceReader, OperatorContext, StreamOperator, KeyedStateStore, Output, MaybePromise } from './graph/operator.ts';
 export { JobResult, type OperatorMetrics, type LiveOperatorMetrics } from './runtime/job-result.ts';
-export { UnhashableKeyError } from './runtime/keys.ts';
+export { UnhashableKeyError, InvalidKeyError } from './runtime/keys.ts';
 
 export * from './core/schema.ts';
 export * from './core/errors.ts';
