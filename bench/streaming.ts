@@ -1,7 +1,8 @@
 // Owns the streaming benchmark: throughput of pass-through and keyed-sum jobs at parallelism 1 and 2
-// against a plain-JS loop and hand-rolled Node streams (measured side by side, interleaved, median),
-// and end-to-end latency percentiles at a fixed 100k events/s; writes bench/results/streaming.json
-// and the streaming section of bench/RESULTS.md.
+// (on one thread, and on 2 worker threads) against a plain-JS loop and hand-rolled Node streams
+// (measured side by side, interleaved, median), and end-to-end latency percentiles at a fixed 100k
+// events/s with buffer timeouts 0, 1 and 100 ms across workers; writes bench/results/streaming.json
+// and the streaming section of bench/RESULTS.md. The Sluice jobs are in bench/streaming-jobs.ts.
 //
 //   node --expose-gc --import tsx bench/streaming.ts [--events-pass 5000000] [--events-keyed 1000000] [--keys 10000]
 //       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--only throughput|latency] [--no-write]
@@ -10,24 +11,32 @@
 // Throughput. Events `{ k, v: 1, i }` from `fromGenerator(N, gen)` (k = one of --keys precomputed key
 // strings, round robin). pass-through = generator → map (new object, v + 1) → sink; keyed-sum =
 // generator → keyBy('k') → sum('v') → sink (Flink semantics: one updated record per input, a copy of
-// the key's first record with the running sum). The sink folds every record into a checksum that must
-// equal the one computed from the formulas (v = 1 makes the keyed checksum independent of the order
-// in which a key's records arrive, so it holds at any parallelism). Peers do the same work with the
-// same generator/map/sink functions: `js` is one loop (a Map of accumulators for keyed-sum),
-// `node-streams` a Readable → Transform → Writable object-mode pipeline (one record per chunk), and
-// `node-streams-batched` the same pipeline moving arrays of 1,024 records. Wall time covers building
-// the job and running it to completion; CPU time (process.cpuUsage: every thread of the process, so
-// V8's GC helpers count too) gives the cores actually used and events per CPU-second.
+// the key's first record with the running sum). Every sink counts its records and sums v; the totals
+// must equal the ones computed from the formulas (v = 1 makes the keyed sum independent of the order
+// in which a key's records arrive, so it holds at any parallelism). Sluice runs as
+// `throughputJob.run({ workers, environment: { parallelism } })`: parallelism 1 and 2 on the calling
+// thread (workers: 1) and parallelism 2 on 2 workers. Its sinks note time and process CPU when they
+// open and close (in whichever thread they run; bench/streaming-jobs.ts), so a run has two windows:
+// "job" = first sink open → last sink close (the dataflow running), "total" = the parent's run() call
+// → its result (adds building the graph and, on workers, starting 2 worker threads that load the
+// modules). Peers do the same work with the same generator/map functions, on the main thread: `js` is
+// one loop (a Map of accumulators for keyed-sum), `node-streams` a Readable → Transform → Writable
+// object-mode pipeline (one record per chunk), `node-streams-batched` the same moving arrays of 1,024
+// records. CPU time is process.cpuUsage(): every thread of the process (workers and V8's GC helpers).
 //
 // Latency. `fromGenerator(Infinity, …, { ratePerSecond: 100_000 })` → keyBy('k') → reduce (running sum,
-// keeping the newest record's fields) → sink, run for --latency-seconds, then cancelled; the first
-// 0.5 s are warm-up and not counted. Each event carries `t = performance.now()` taken when the
-// generator creates it; the sink records now − t (p50Ms/p99Ms). The generator creates an event only
-// when its pacing lets it (bursts after each clock wake-up), so "from due" is also reported: now −
-// the time the event was due by the rate, origin estimated per source subtask as the smallest
-// (created − index / rate) — a lower bound, exact when some event was created the moment it was due.
-// The executor has no buffer timeout yet (records move per scheduling round; see the notes in the
-// RESULTS section), so entries carry `bufferTimeoutMs: null` and vary `batchSize` instead.
+// keeping the newest record's fields) → sink: at parallelism 1 on one thread, and at parallelism 2 on
+// 2 workers (the keyBy exchange between the source on worker w and the reduce of the other worker
+// crosses threads for half of the records; the other half stays in the thread and passes batches
+// directly) with bufferTimeoutMs 0, 1 and 100. Each event carries `t` = performance.timeOrigin +
+// performance.now() taken when the generator creates it; the sink, in its worker, stores the same
+// clock when it gets the event (the clocks of the threads agree within 1 µs: see
+// bench/streaming-jobs.ts); both go to shared memory and the parent computes p50Ms/p99Ms of sink − t.
+// The run lasts --latency-seconds from the first event (the first 0.5 s not counted), then is
+// cancelled. The generator creates an event only when its pacing lets it (bursts after each clock
+// wake-up), so "from due" is also reported: sink time − the time the event was due by the rate,
+// origin estimated per source subtask as the smallest (created − index / rate) — a lower bound, exact
+// when some event was created the moment it was due.
 
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -35,8 +44,19 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StreamEnvironment } from '../src/api/environment.ts';
 import { JobCancelledError } from '../src/core/errors.ts';
+import {
+  latencyJob,
+  latencyStats,
+  latencyViews,
+  makeGen,
+  mapFn,
+  readThroughputStats,
+  throughputJob,
+  throughputStats,
+  type Ev,
+  type Workload,
+} from './streaming-jobs.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -57,8 +77,6 @@ const ONLY = arg('only');
 const WRITE = !process.argv.includes('--no-write');
 const RATE = 100_000;
 const WARMUP_S = 0.5;
-const LAT_BATCH_SIZES = [1, 64, 1024];
-const PARALLELISMS = [1, 2];
 const NODE_BATCH = 1024;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
@@ -69,16 +87,9 @@ const median = (xs: number[]): number => {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ── the work, shared by every engine ─────────────────────────────────────────────────────────────
-interface Ev {
-  k: string;
-  v: number;
-  i: number;
-}
-const keyNames: string[] = Array.from({ length: KEYS }, (_, j) => `key-${j}`);
-const gen = (i: number): Ev => ({ k: keyNames[i % KEYS]!, v: 1, i });
-const mapFn = (e: Ev): Ev => ({ k: e.k, v: e.v + 1, i: e.i });
+const gen = makeGen(KEYS);
 
-/** The sink's fold: count and sum of v (what the check compares). */
+/** The peers' sink fold: count and sum of v (what the check compares). */
 class Check {
   n = 0;
   sum = 0;
@@ -91,7 +102,6 @@ class Check {
   }
 }
 
-type Workload = 'pass-through' | 'keyed-sum';
 type EngineName = 'sluice' | 'js' | 'node-streams' | 'node-streams-batched';
 
 function expected(w: Workload, n: number): string {
@@ -103,15 +113,6 @@ function expected(w: Workload, n: number): string {
     sum += (nj * (nj + 1)) / 2;
   }
   return `${n}|${sum}`;
-}
-
-async function runSluice(w: Workload, n: number, parallelism: number, c: Check): Promise<void> {
-  const env = StreamEnvironment.create({ parallelism });
-  const src = env.fromGenerator(n, gen);
-  const sink = (e: Ev): void => c.add(e);
-  if (w === 'pass-through') src.map(mapFn).addSink(sink);
-  else src.keyBy('k').sum('v').addSink(sink);
-  await env.execute(`bench ${w} p${parallelism}`);
 }
 
 function runJs(w: Workload, n: number, c: Check): void {
@@ -182,49 +183,97 @@ interface Config {
   workload: Workload;
   engine: EngineName;
   parallelism: number;
+  /** Threads that run the dataflow: 1 = the calling thread; 2 = two worker threads. */
+  threads: number;
 }
 
 const eventsOf = (w: Workload): number => (w === 'pass-through' ? EVENTS_PASS : EVENTS_KEYED);
+const cpuNow = (): number => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1e6;
+};
 
-async function runConfig(cfg: Config, n: number): Promise<{ seconds: number; cpuSeconds: number }> {
+interface Measured {
+  /** The job's window (Sluice: first sink open → last sink close; peers: the whole run). */
+  seconds: number;
+  cpuSeconds: number;
+  /** The whole run() call (Sluice on workers: with starting the workers). */
+  totalSeconds: number;
+  totalCpuSeconds: number;
+  /** Sluice: backpressureMs of the source (summed over subtasks). */
+  backpressureMs?: number;
+}
+
+async function runConfig(cfg: Config, n: number): Promise<Measured> {
   gc();
   const c = new Check();
-  const cpu0 = process.cpuUsage();
+  const cpu0 = cpuNow();
   const t0 = performance.now();
-  if (cfg.engine === 'sluice') await runSluice(cfg.workload, n, cfg.parallelism, c);
-  else if (cfg.engine === 'js') runJs(cfg.workload, n, c);
-  else await runNodeStreams(cfg.workload, n, cfg.engine === 'node-streams-batched', c);
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  let check: string;
+  let job: { seconds: number; cpuSeconds: number } | undefined;
+  let backpressureMs: number | undefined;
+  if (cfg.engine === 'sluice') {
+    const stats = throughputStats();
+    const { result } = await throughputJob.run({
+      workers: cfg.threads,
+      environment: { parallelism: cfg.parallelism },
+      params: { workload: cfg.workload, events: n, keys: KEYS, stats },
+      jobName: `bench ${cfg.workload} p${cfg.parallelism} t${cfg.threads}`,
+    });
+    const r = readThroughputStats(stats, cfg.parallelism);
+    check = r.check;
+    job = r;
+    backpressureMs = result.operators.find((o) => o.name.startsWith('Source'))?.backpressureMs ?? 0;
+  } else {
+    if (cfg.engine === 'js') runJs(cfg.workload, n, c);
+    else await runNodeStreams(cfg.workload, n, cfg.engine === 'node-streams-batched', c);
+    check = c.toString();
+  }
+  const totalSeconds = (performance.now() - t0) / 1000;
+  const totalCpuSeconds = cpuNow() - cpu0;
   const want = expected(cfg.workload, n);
-  if (c.toString() !== want) throw new Error(`${cfg.engine} ${cfg.workload} p${cfg.parallelism}: check ${c} != expected ${want}`);
-  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  if (check !== want) throw new Error(`${cfg.engine} ${cfg.workload} p${cfg.parallelism} t${cfg.threads}: check ${check} != expected ${want}`);
+  return {
+    seconds: job?.seconds ?? totalSeconds,
+    cpuSeconds: job?.cpuSeconds ?? totalCpuSeconds,
+    totalSeconds,
+    totalCpuSeconds,
+    ...(backpressureMs === undefined ? {} : { backpressureMs }),
+  };
 }
 
 interface ThroughputEntry {
   workload: Workload;
   engine: EngineName;
   parallelism: number;
+  threads: number;
   events: number;
+  /** Median job window (s). */
   seconds: number;
   eventsPerSecond: number;
   cpuSeconds: number;
-  /** CPU seconds / wall seconds over the run: the cores the process actually kept busy. */
+  /** CPU seconds / wall seconds over the job window: the cores the process actually kept busy. */
   coresUsed: number;
-  /** Events per CPU-second of the process (events/s per core actually used). */
+  /** Events per CPU-second of the process over the job window (events/s per core actually used). */
   eventsPerCpuSecond: number;
-  runs: number[];
+  /** Median of the whole run() (with graph building and, on workers, their start). */
+  totalSeconds: number;
+  totalCpuSeconds: number;
+  backpressureMs?: number;
+  runs: { seconds: number; cpuSeconds: number; totalSeconds: number }[];
 }
 
 async function throughput(): Promise<ThroughputEntry[]> {
   const configs: Config[] = [];
   for (const workload of ['pass-through', 'keyed-sum'] as const) {
-    for (const p of PARALLELISMS) configs.push({ workload, engine: 'sluice', parallelism: p });
-    for (const engine of ['js', 'node-streams', 'node-streams-batched'] as const) configs.push({ workload, engine, parallelism: 1 });
+    configs.push({ workload, engine: 'sluice', parallelism: 1, threads: 1 });
+    configs.push({ workload, engine: 'sluice', parallelism: 2, threads: 1 });
+    configs.push({ workload, engine: 'sluice', parallelism: 2, threads: 2 });
+    for (const engine of ['js', 'node-streams', 'node-streams-batched'] as const) configs.push({ workload, engine, parallelism: 1, threads: 1 });
   }
-  // warm-up (JIT) on a quarter of the events, not timed
+  // warm-up (JIT of the main thread) on a quarter of the events, not timed; worker threads start cold in every run
   for (const cfg of configs) await runConfig(cfg, Math.max(KEYS, Math.round(eventsOf(cfg.workload) / 4)));
-  const runs = configs.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
+  const runs: Measured[][] = configs.map(() => []);
   for (let r = 0; r < REPS; r++) {
     for (const workload of ['pass-through', 'keyed-sum'] as const) {
       const idxs = configs.map((c, i) => (c.workload === workload ? i : -1)).filter((i) => i >= 0);
@@ -234,34 +283,38 @@ async function throughput(): Promise<ThroughputEntry[]> {
         const cfg = configs[idx]!;
         const n = eventsOf(workload);
         const res = await runConfig(cfg, n);
-        runs[idx]!.wall.push(res.seconds);
-        runs[idx]!.cpu.push(res.cpuSeconds);
-        console.log(`  rep ${r + 1} ${workload} ${cfg.engine} p${cfg.parallelism}: ${res.seconds.toFixed(3)} s, ${(n / res.seconds / 1e6).toFixed(2)} M events/s, cpu ${res.cpuSeconds.toFixed(3)} s`);
+        runs[idx]!.push(res);
+        console.log(
+          `  rep ${r + 1} ${workload} ${cfg.engine} p${cfg.parallelism} threads ${cfg.threads}: job ${res.seconds.toFixed(3)} s (cpu ${res.cpuSeconds.toFixed(3)} s), ` +
+            `${(n / res.seconds / 1e6).toFixed(2)} M events/s; total ${res.totalSeconds.toFixed(3)} s (cpu ${res.totalCpuSeconds.toFixed(3)} s)` +
+            (res.backpressureMs === undefined ? '' : `; source backpressure ${res.backpressureMs.toFixed(0)} ms`),
+        );
       }
     }
   }
   return configs.map((cfg, i) => {
-    const seconds = median(runs[i]!.wall);
-    const cpuSeconds = median(runs[i]!.cpu);
+    const rs = runs[i]!;
+    const seconds = median(rs.map((x) => x.seconds));
+    const cpuSeconds = median(rs.map((x) => x.cpuSeconds));
     const events = eventsOf(cfg.workload);
+    const bp = rs[0]?.backpressureMs === undefined ? undefined : median(rs.map((x) => x.backpressureMs!));
     return {
       ...cfg,
       events,
       seconds: +seconds.toFixed(4),
       eventsPerSecond: Math.round(events / seconds),
       cpuSeconds: +cpuSeconds.toFixed(4),
-      coresUsed: +median(runs[i]!.cpu.map((c, k) => c / runs[i]!.wall[k]!)).toFixed(2),
+      coresUsed: +median(rs.map((x) => x.cpuSeconds / x.seconds)).toFixed(2),
       eventsPerCpuSecond: Math.round(events / cpuSeconds),
-      runs: runs[i]!.wall.map((x) => +x.toFixed(4)),
+      totalSeconds: +median(rs.map((x) => x.totalSeconds)).toFixed(4),
+      totalCpuSeconds: +median(rs.map((x) => x.totalCpuSeconds)).toFixed(4),
+      ...(bp === undefined ? {} : { backpressureMs: Math.round(bp) }),
+      runs: rs.map((x) => ({ seconds: +x.seconds.toFixed(4), cpuSeconds: +x.cpuSeconds.toFixed(4), totalSeconds: +x.totalSeconds.toFixed(4) })),
     };
   });
 }
 
 // ── latency ──────────────────────────────────────────────────────────────────────────────────────
-interface LatEv extends Ev {
-  t: number;
-}
-
 interface LatencyRun {
   events: number;
   seconds: number;
@@ -271,6 +324,15 @@ interface LatencyRun {
   maxMs: number;
   p50FromDueMs: number;
   p99FromDueMs: number;
+  /** Live metrics just before the cancel: share of the run the source was backpressured (0..1). */
+  sourceBackpressure: number;
+}
+
+interface LatencyConfig {
+  parallelism: number;
+  threads: number;
+  /** null: one thread, no channel between threads, the setting does not apply. */
+  bufferTimeoutMs: number | null;
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -278,30 +340,19 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function latencyRun(parallelism: number, batchSize: number): Promise<LatencyRun> {
+async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
   gc();
-  const cap = Math.ceil(RATE * (LAT_SECONDS + 2));
-  const created = new Float64Array(cap);
-  const received = new Float64Array(cap);
-  const index = new Float64Array(cap);
-  let n = 0;
-  const env = StreamEnvironment.create({ parallelism, batchSize });
-  env
-    .fromGenerator(Infinity, (i): LatEv => ({ k: keyNames[i % KEYS]!, v: 1, i, t: performance.now() }), { ratePerSecond: RATE })
-    .keyBy('k')
-    .reduce((a, b) => ({ k: b.k, v: a.v + b.v, i: b.i, t: b.t }))
-    .addSink((e: LatEv) => {
-      if (n < cap) {
-        received[n] = performance.now();
-        created[n] = e.t;
-        index[n] = e.i;
-        n++;
-      }
-    });
-  const job = env.executeAsync(`latency p${parallelism} batch ${batchSize}`);
-  await sleep(LAT_SECONDS * 1000);
-  job.cancel();
-  await job.result.then(
+  const cap = Math.ceil(RATE * (LAT_SECONDS + 3));
+  const stats = latencyStats(cap);
+  const v = latencyViews(stats, cap);
+  const p = cfg.parallelism;
+  const job = latencyJob.start({
+    workers: cfg.threads,
+    environment: { parallelism: p, ...(cfg.bufferTimeoutMs === null ? {} : { bufferTimeoutMs: cfg.bufferTimeoutMs }) },
+    params: { rate: RATE, keys: KEYS, cap, stats },
+    jobName: `latency p${p} threads ${cfg.threads} bufferTimeout ${cfg.bufferTimeoutMs}`,
+  });
+  const settled = job.result.then(
     () => {
       throw new Error('the unbounded latency job ended by itself');
     },
@@ -309,27 +360,49 @@ async function latencyRun(parallelism: number, batchSize: number): Promise<Laten
       if (!(e instanceof JobCancelledError)) throw e;
     },
   );
+  // the run starts with the first event at a sink (workers take a while to start)
+  const received = (): number => {
+    let n = 0;
+    for (let s = 0; s < p; s++) n += v.counts[s]!;
+    return n;
+  };
+  for (const deadline = performance.now() + 60_000; received() === 0; await sleep(5)) {
+    if (performance.now() > deadline) throw new Error(`latency p${p}: no event reached a sink within 60 s`);
+  }
+  await sleep(LAT_SECONDS * 1000);
+  const sourceBackpressure = job.metrics().find((m) => m.name.startsWith('Source'))?.backpressure ?? NaN;
+  job.cancel();
+  await settled;
   // origin of each source subtask's schedule: event i of subtask s = i % p is due at origin_s + (i - s) / rate
-  const origin = new Array<number>(parallelism).fill(Infinity);
+  const origin = new Array<number>(p).fill(Infinity);
   let t0 = Infinity;
-  for (let j = 0; j < n; j++) {
-    const s = index[j]! % parallelism;
-    const off = created[j]! - ((index[j]! - s) * 1000) / RATE;
-    if (off < origin[s]!) origin[s] = off;
-    if (created[j]! < t0) t0 = created[j]!;
+  for (let s = 0; s < p; s++) {
+    const created = v.created(s);
+    const index = v.index(s);
+    for (let j = 0, n = v.counts[s]!; j < n; j++) {
+      const src = index[j]! % p;
+      const off = created[j]! - ((index[j]! - src) * 1000) / RATE;
+      if (off < origin[src]!) origin[src] = off;
+      if (created[j]! < t0) t0 = created[j]!;
+    }
   }
   const from = t0 + WARMUP_S * 1000;
   const lat: number[] = [];
   const due: number[] = [];
   let first = Infinity;
   let last = -Infinity;
-  for (let j = 0; j < n; j++) {
-    if (created[j]! < from) continue;
-    const s = index[j]! % parallelism;
-    lat.push(received[j]! - created[j]!);
-    due.push(received[j]! - (origin[s]! + ((index[j]! - s) * 1000) / RATE));
-    if (received[j]! < first) first = received[j]!;
-    if (received[j]! > last) last = received[j]!;
+  for (let s = 0; s < p; s++) {
+    const created = v.created(s);
+    const index = v.index(s);
+    const rec = v.received(s);
+    for (let j = 0, n = v.counts[s]!; j < n; j++) {
+      if (created[j]! < from) continue;
+      const src = index[j]! % p;
+      lat.push(rec[j]! - created[j]!);
+      due.push(rec[j]! - (origin[src]! + ((index[j]! - src) * 1000) / RATE));
+      if (rec[j]! < first) first = rec[j]!;
+      if (rec[j]! > last) last = rec[j]!;
+    }
   }
   const L = Float64Array.from(lat).sort();
   const D = Float64Array.from(due).sort();
@@ -343,30 +416,41 @@ async function latencyRun(parallelism: number, batchSize: number): Promise<Laten
     maxMs: r3(L[L.length - 1] ?? NaN),
     p50FromDueMs: r3(quantile(D, 0.5)),
     p99FromDueMs: r3(quantile(D, 0.99)),
+    sourceBackpressure: r3(sourceBackpressure),
   };
 }
 
 interface LatencyEntry extends LatencyRun {
   workload: 'latency';
   parallelism: number;
+  threads: number;
   bufferTimeoutMs: number | null;
   batchSize: number;
   ratePerSecond: number;
   achievedPerSecond: number;
-  runs: { p50Ms: number; p99Ms: number; p99FromDueMs: number }[];
+  runs: { p50Ms: number; p99Ms: number; p99FromDueMs: number; achievedPerSecond: number }[];
 }
 
+const LAT_CONFIGS: LatencyConfig[] = [
+  { parallelism: 1, threads: 1, bufferTimeoutMs: null },
+  { parallelism: 2, threads: 2, bufferTimeoutMs: 0 },
+  { parallelism: 2, threads: 2, bufferTimeoutMs: 1 },
+  { parallelism: 2, threads: 2, bufferTimeoutMs: 100 },
+];
+
 async function latency(): Promise<LatencyEntry[]> {
-  const configs = PARALLELISMS.flatMap((parallelism) => LAT_BATCH_SIZES.map((batchSize) => ({ parallelism, batchSize })));
+  const configs = LAT_CONFIGS;
   const runs: LatencyRun[][] = configs.map(() => []);
   for (let r = 0; r < LAT_REPS; r++) {
     for (let j = 0; j < configs.length; j++) {
       const idx = (j + r) % configs.length;
       const cfg = configs[idx]!;
-      const res = await latencyRun(cfg.parallelism, cfg.batchSize);
+      const res = await latencyRun(cfg);
       runs[idx]!.push(res);
       console.log(
-        `  rep ${r + 1} latency p${cfg.parallelism} batchSize ${cfg.batchSize}: ${res.events} events in ${res.seconds} s, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, p99.9 ${res.p999Ms} ms, max ${res.maxMs} ms; from due p50 ${res.p50FromDueMs} p99 ${res.p99FromDueMs} ms`,
+        `  rep ${r + 1} latency p${cfg.parallelism} threads ${cfg.threads} bufferTimeoutMs ${cfg.bufferTimeoutMs}: ${res.events} events in ${res.seconds} s, ` +
+          `p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, p99.9 ${res.p999Ms} ms, max ${res.maxMs} ms; from due p50 ${res.p50FromDueMs} p99 ${res.p99FromDueMs} ms; ` +
+          `source backpressure ${(res.sourceBackpressure * 100).toFixed(1)}%`,
       );
     }
   }
@@ -376,8 +460,9 @@ async function latency(): Promise<LatencyEntry[]> {
     return {
       workload: 'latency',
       parallelism: cfg.parallelism,
-      bufferTimeoutMs: null,
-      batchSize: cfg.batchSize,
+      threads: cfg.threads,
+      bufferTimeoutMs: cfg.bufferTimeoutMs,
+      batchSize: 1024,
       ratePerSecond: RATE,
       events: Math.round(median(rs.map((x) => x.events))),
       seconds: m((x) => x.seconds),
@@ -388,7 +473,8 @@ async function latency(): Promise<LatencyEntry[]> {
       maxMs: m((x) => x.maxMs),
       p50FromDueMs: m((x) => x.p50FromDueMs),
       p99FromDueMs: m((x) => x.p99FromDueMs),
-      runs: rs.map((x) => ({ p50Ms: x.p50Ms, p99Ms: x.p99Ms, p99FromDueMs: x.p99FromDueMs })),
+      sourceBackpressure: m((x) => x.sourceBackpressure),
+      runs: rs.map((x) => ({ p50Ms: x.p50Ms, p99Ms: x.p99Ms, p99FromDueMs: x.p99FromDueMs, achievedPerSecond: Math.round(x.events / x.seconds) })),
     };
   });
 }
@@ -399,18 +485,16 @@ const tp = ONLY === 'latency' ? [] : await throughput();
 const lt = ONLY === 'throughput' ? [] : await latency();
 const loadAfter = loadavg();
 
-// Whether a buffer timeout reached the API/executor since this bench was written (then extend the latency part).
-const bufferTimeoutWired = ['../src/api/environment.ts', '../src/runtime/executor.ts'].some((f) => /bufferTimeout/.test(readFileSync(join(here, f), 'utf8')));
-
 const args = process.argv.slice(2).join(' ');
 const cmd = `node --expose-gc --import tsx bench/streaming.ts${args ? ' ' + args : ''}`;
 const fmtM = (x: number) => (x / 1e6).toFixed(2);
 const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
+const threadsOf = (t: number) => (t === 1 ? '1 (calling)' : `${t} workers`);
 const lines: string[] = [];
 lines.push('## Streaming: throughput and latency');
 lines.push('');
 lines.push(
-  `Command: \`make bench-streaming\` (= \`${cmd}\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ` +
+  `Command: \`make -o node_modules/.installed -o deps bench-streaming${args ? ` ARGS='${args}'` : ''}\` (= \`${cmd}\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ` +
     `2-core shared machine, load average (1/5/15 min) ${fmtLoad(loadBefore)} before and ${fmtLoad(loadAfter)} after the run.`,
 );
 if (tp.length > 0) {
@@ -418,64 +502,48 @@ if (tp.length > 0) {
   lines.push(
     `**Throughput**: generated events \`{ k, v, i }\` over ${KEYS.toLocaleString('en')} keys; pass-through = generator → map → sink, ` +
       'keyed-sum = generator → keyBy(k) → sum(v) → sink (one updated record per input). ' +
-      `Median of ${REPS} interleaved repetitions. Wall time from building the job to its end; "cores used" = process CPU time ÷ wall time ` +
-      '(below 1: the process waited — for the CPU on this shared machine, or idle in the executor); ' +
-      '"M events per CPU-s" = events per CPU-second of the process, the per-core figure, far less sensitive to other load on the machine than wall time. ' +
-      '"vs js" = plain-JS loop events per CPU-s ÷ engine events per CPU-s (2.0× = half the loop\'s speed per core).',
+      `Median of ${REPS} interleaved repetitions. Sluice runs as \`throughputJob.run({ workers, environment: { parallelism } })\` (bench/streaming-jobs.ts): ` +
+      '"threads" 1 = every subtask on the calling thread, 2 workers = subtask i on worker i. ' +
+      '"job s" = first sink open → last sink close, measured by the sinks in their threads; "with start s" = the whole `run()` call ' +
+      '(building the graph and, on workers, starting two worker threads that load the modules through tsx). ' +
+      '"cores used" = process CPU time (all threads) ÷ wall time over the job window; "M events per CPU-s" = events per CPU-second of the process over it, ' +
+      'the per-core figure and far less sensitive to other load on this shared machine than wall time. ' +
+      '"vs js" = plain-JS loop events per CPU-s ÷ engine events per CPU-s (2.0× = half the loop\'s speed per core). ' +
+      '"source bp ms" = backpressureMs of the source (time its tasks could not take input because an output was over its bound), summed over subtasks.',
   );
   lines.push('');
-  lines.push('| workload | events | engine | parallelism | median s | M events/s | cores used | M events per CPU-s | vs js |');
-  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  lines.push('| workload | events | engine | parallelism | threads | job s | M events/s | cores used | M events per CPU-s | vs js | with start s | source bp ms |');
+  lines.push('|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of tp) {
     const js = tp.find((x) => x.workload === e.workload && x.engine === 'js')!;
     lines.push(
-      `| ${e.workload} | ${e.events.toLocaleString('en')} | ${e.engine} | ${e.parallelism} | ${e.seconds.toFixed(3)} | ${fmtM(e.eventsPerSecond)} | ${e.coresUsed.toFixed(2)} | ` +
-        `${fmtM(e.eventsPerCpuSecond)} | ${(js.eventsPerCpuSecond / e.eventsPerCpuSecond).toFixed(2)}× |`,
+      `| ${e.workload} | ${e.events.toLocaleString('en')} | ${e.engine} | ${e.parallelism} | ${threadsOf(e.threads)} | ${e.seconds.toFixed(3)} | ${fmtM(e.eventsPerSecond)} | ${e.coresUsed.toFixed(2)} | ` +
+        `${fmtM(e.eventsPerCpuSecond)} | ${(js.eventsPerCpuSecond / e.eventsPerCpuSecond).toFixed(2)}× | ${e.totalSeconds.toFixed(3)} | ${e.backpressureMs ?? '–'} |`,
     );
   }
 }
 if (lt.length > 0) {
   lines.push('');
   lines.push(
-    `**Latency** at ${RATE.toLocaleString('en')} events/s: \`fromGenerator(Infinity, …, { ratePerSecond: ${RATE} })\` → keyBy(k) → reduce (running sum) → sink, ` +
-      `${LAT_SECONDS} s per run of which the first ${WARMUP_S} s are not counted, then cancelled; median over ${LAT_REPS} interleaved runs of each run's percentile. ` +
-      'p50/p99 = sink time − the event\'s creation time (`performance.now()` in the generator function); ' +
+    `**Latency** at ${RATE.toLocaleString('en')} events/s: \`fromGenerator(Infinity, …, { ratePerSecond: ${RATE} })\` → keyBy(k) → reduce (running sum) → sink, batchSize 1024 (default); ` +
+      'parallelism 1 on the calling thread, and parallelism 2 on 2 workers, where the keyBy exchange sends about half of the records to the other worker through a credit-based network channel ' +
+      '(the other half stays in its thread; channels within a thread pass batches at once and ignore the buffer timeout — hence "–" for one thread). ' +
+      `${LAT_SECONDS} s per run from the first event at a sink, of which the first ${WARMUP_S} s are not counted, then cancelled; median over ${LAT_REPS} interleaved runs of each run's percentile. ` +
+      'p50/p99 = the sink\'s time when it gets the event − the event\'s creation time in the generator, both `performance.timeOrigin + performance.now()` taken in the threads where they run ' +
+      '(the threads\' clocks agree within 1 µs, measured) and shipped back through shared memory; ' +
       '"due→sink" = sink time − the time the event was due by the rate (adds the source\'s pacing and any backlog). ' +
-      '"events/s reached" below 100,000 means the job could not keep up and the backlog grew for the whole run.',
+      '"events/s reached" below 100,000 means the job could not keep up. "source bp" = share of the run the source was backpressured (live metrics before the cancel).',
   );
   lines.push('');
-  lines.push('| parallelism | bufferTimeoutMs | batchSize | events/s reached | p50 ms | p99 ms | p99.9 ms | max ms | due→sink p50 ms | due→sink p99 ms |');
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| parallelism | threads | bufferTimeoutMs | events/s reached | p50 ms | p99 ms | p99.9 ms | max ms | due→sink p50 ms | due→sink p99 ms | source bp |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of lt) {
     lines.push(
-      `| ${e.parallelism} | ${e.bufferTimeoutMs ?? 'null'} | ${e.batchSize} | ${e.achievedPerSecond.toLocaleString('en')} | ${e.p50Ms.toFixed(3)} | ${e.p99Ms.toFixed(3)} | ` +
-        `${e.p999Ms.toFixed(3)} | ${e.maxMs.toFixed(3)} | ${e.p50FromDueMs.toFixed(3)} | ${e.p99FromDueMs.toFixed(3)} |`,
+      `| ${e.parallelism} | ${threadsOf(e.threads)} | ${e.bufferTimeoutMs ?? '–'} | ${e.achievedPerSecond.toLocaleString('en')} | ${e.p50Ms.toFixed(3)} | ${e.p99Ms.toFixed(3)} | ` +
+        `${e.p999Ms.toFixed(3)} | ${e.maxMs.toFixed(3)} | ${e.p50FromDueMs.toFixed(3)} | ${e.p99FromDueMs.toFixed(3)} | ${(e.sourceBackpressure * 100).toFixed(1)}% |`,
     );
   }
 }
-lines.push('');
-lines.push('What these numbers are not:');
-lines.push('');
-lines.push(
-  '- **One core.** The executor is single-threaded today: every subtask of a job runs on the calling thread, in scheduling rounds ' +
-    '(src/runtime/executor.ts). Parallelism 2 is two subtasks interleaved on one core: it adds no CPU and its "cores used" stays at or below 1; ' +
-    'a difference between the p1 and p2 rows comes from the work per subtask (e.g. each keyed subtask sees half the keys), not from running in parallel. A worker-thread executor is being built; until it lands, events/s per core = the "per CPU-s" column and there is no scaling to report. ' +
-    'The plain-JS and Node-streams peers are single-threaded as well (parallelism 1).',
-);
-lines.push(
-  bufferTimeoutWired
-    ? '- **Buffer timeout.** A `bufferTimeout` setting now appears in the API or executor, but this benchmark does not use it yet: ' +
-        '`bufferTimeoutMs` is null and the latency rows vary `batchSize` instead. Extend bench/streaming.ts to measure 0, 1 and 100 ms.'
-    : '- **Buffer timeout.** The executor has no buffer timeout: a record writer ships what it buffered for a channel at the end of every task step ' +
-        '(or as soon as `batchSize` records are buffered), so records never wait for a timer. No setting of today\'s executor behaves like a 1 ms or 100 ms timeout, ' +
-        'so `bufferTimeoutMs` is null and the rows vary `batchSize` (records per source poll and per batch between tasks), the closest existing knob. ' +
-        'The 0 / 1 / 100 ms dimension awaits the network layer (src/runtime/network/output-flusher.ts, not wired into the executor when this ran).',
-);
-lines.push(
-  '- **Batch workloads at parallelism 2 vs DuckDB with 2 threads: not done.** bench/batch.ts runs Sluice\'s batch operators as one-threaded calls ' +
-    '(its Sluice entries have threads = 1 and no flag for more), and a parallelism-2 Sluice job would still run on one thread here. ' +
-    'DuckDB\'s 1- and 2-thread figures are in the batch section.',
-);
 lines.push('');
 lines.push('<!-- streaming-notes -->');
 lines.push('');

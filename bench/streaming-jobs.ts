@@ -1,0 +1,173 @@
+// Owns the Sluice jobs of the streaming benchmark (bench/streaming.ts), defined with defineJob in a
+// module of their own so that worker threads can import and rebuild them. Their sinks run where their
+// subtasks run (in a worker), so they measure there and write their figures into a SharedArrayBuffer
+// passed in the params (a structured clone keeps it shared between the parent and every worker): the
+// parent reads it once the job has finished or been cancelled. Nothing is added to the dataflow.
+//
+// Clock: `performance.timeOrigin + performance.now()` (ms since the epoch, monotonic within a thread).
+// On Node 20 every worker reports the process's timeOrigin, and a ping-pong over shared memory
+// between the main thread and a worker measured the two clocks within 1 µs of each other, so a time
+// taken in a source subtask on one worker and one taken in a sink subtask on another compare directly.
+
+import { defineJob } from '../src/index.ts';
+
+/** The clock shared by every thread of the process (see the header). */
+export const absNow = (): number => performance.timeOrigin + performance.now();
+
+export interface Ev {
+  k: string;
+  v: number;
+  i: number;
+}
+
+/** The benchmark's generated record i over `keys` precomputed key strings, round robin. */
+export function makeGen(keys: number): (i: number) => Ev {
+  const keyNames: string[] = Array.from({ length: keys }, (_, j) => `key-${j}`);
+  return function gen(i: number): Ev {
+    return { k: keyNames[i % keys]!, v: 1, i };
+  };
+}
+
+export function mapFn(e: Ev): Ev {
+  return { k: e.k, v: e.v + 1, i: e.i };
+}
+
+export type Workload = 'pass-through' | 'keyed-sum';
+
+/** Most sink subtasks a stats buffer has room for. */
+export const MAX_SUBTASKS = 8;
+/** Float64 slots per sink subtask in a throughput stats buffer: n, sum(v), open time, open CPU µs, close time, close CPU µs. */
+const SLOTS = 6;
+
+export function throughputStats(): SharedArrayBuffer {
+  return new SharedArrayBuffer(MAX_SUBTASKS * SLOTS * 8);
+}
+
+/** What the sinks of a throughput run wrote: the check string and the job's window. */
+export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; seconds: number; cpuSeconds: number } {
+  const f = new Float64Array(buf);
+  let n = 0;
+  let sum = 0;
+  let open = Infinity;
+  let openCpu = 0;
+  let close = -Infinity;
+  let closeCpu = 0;
+  for (let s = 0; s < parallelism; s++) {
+    const b = s * SLOTS;
+    n += f[b]!;
+    sum += f[b + 1]!;
+    if (f[b + 2]! < open) [open, openCpu] = [f[b + 2]!, f[b + 3]!];
+    if (f[b + 4]! > close) [close, closeCpu] = [f[b + 4]!, f[b + 5]!];
+  }
+  return { check: `${n}|${sum}`, seconds: (close - open) / 1000, cpuSeconds: (closeCpu - openCpu) / 1e6 };
+}
+
+const cpuMicros = (): number => {
+  const c = process.cpuUsage(); // the whole process: every thread
+  return c.user + c.system;
+};
+
+export interface ThroughputParams {
+  workload: Workload;
+  events: number;
+  keys: number;
+  stats: SharedArrayBuffer;
+}
+
+/**
+ * pass-through = generator → map → sink; keyed-sum = generator → keyBy('k') → sum('v') → sink. Each
+ * sink subtask counts its records and sums v (the check), and notes the time and the process's CPU
+ * time when it opens and closes: the job's window is the first open to the last close.
+ */
+export const throughputJob = defineJob(
+  import.meta.url,
+  (env, p: ThroughputParams) => {
+    const f = new Float64Array(p.stats);
+    const n = new Array<number>(MAX_SUBTASKS).fill(0);
+    const sum = new Array<number>(MAX_SUBTASKS).fill(0);
+    const src = env.fromGenerator(p.events, makeGen(p.keys));
+    const stream = p.workload === 'pass-through' ? src.map(mapFn) : src.keyBy('k').sum('v');
+    stream.addSink({
+      open(ctx) {
+        const b = ctx.subtaskIndex * SLOTS;
+        f[b + 2] = absNow();
+        f[b + 3] = cpuMicros();
+      },
+      invoke(e: Ev, ctx) {
+        const s = ctx.subtaskIndex;
+        n[s] = n[s]! + 1;
+        sum[s] = sum[s]! + e.v;
+      },
+      close(ctx) {
+        const s = ctx.subtaskIndex;
+        const b = s * SLOTS;
+        f[b] = n[s]!;
+        f[b + 1] = sum[s]!;
+        f[b + 4] = absNow();
+        f[b + 5] = cpuMicros();
+      },
+    });
+  },
+  { name: 'bench throughput' },
+);
+
+export interface LatEv extends Ev {
+  /** Creation time (absNow) in the generator. */
+  t: number;
+}
+
+export interface LatencyParams {
+  rate: number;
+  keys: number;
+  /** Records each sink subtask has room for. */
+  cap: number;
+  /** latencyStats(cap): per sink subtask a count (Int32) and, per record, received, created, index (Float64). */
+  stats: SharedArrayBuffer;
+}
+
+export function latencyStats(cap: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(64 + MAX_SUBTASKS * cap * 3 * 8);
+}
+
+/** Views of a latency stats buffer: counts[s], and received/created/index of sink subtask s. */
+export function latencyViews(buf: SharedArrayBuffer, cap: number): { counts: Int32Array; received(s: number): Float64Array; created(s: number): Float64Array; index(s: number): Float64Array } {
+  const counts = new Int32Array(buf, 0, MAX_SUBTASKS);
+  const at = (s: number, j: number) => new Float64Array(buf, 64 + (s * 3 + j) * cap * 8, cap);
+  return { counts, received: (s) => at(s, 0), created: (s) => at(s, 1), index: (s) => at(s, 2) };
+}
+
+/**
+ * `fromGenerator(Infinity, …, { ratePerSecond })` → keyBy('k') → reduce (running sum, keeping the
+ * newest record's fields) → sink; each event carries its creation time, the sink (in its worker)
+ * stores when it got it. Runs until cancelled.
+ */
+export const latencyJob = defineJob(
+  import.meta.url,
+  (env, p: LatencyParams) => {
+    const v = latencyViews(p.stats, p.cap);
+    const received = Array.from({ length: MAX_SUBTASKS }, (_, s) => v.received(s));
+    const created = Array.from({ length: MAX_SUBTASKS }, (_, s) => v.created(s));
+    const index = Array.from({ length: MAX_SUBTASKS }, (_, s) => v.index(s));
+    const gen = makeGen(p.keys);
+    env
+      .fromGenerator(Infinity, function timed(i): LatEv {
+        const e = gen(i) as LatEv;
+        e.t = absNow();
+        return e;
+      }, { ratePerSecond: p.rate })
+      .keyBy('k')
+      .reduce((a, b) => ({ k: b.k, v: a.v + b.v, i: b.i, t: b.t }))
+      .addSink((e: LatEv, ctx) => {
+        const now = absNow();
+        const s = ctx.subtaskIndex;
+        const j = v.counts[s]!;
+        if (j < p.cap) {
+          received[s]![j] = now;
+          created[s]![j] = e.t;
+          index[s]![j] = e.i;
+          v.counts[s] = j + 1;
+        }
+      });
+  },
+  { name: 'bench latency' },
+);
