@@ -19,74 +19,7 @@ import {
   WatermarkStrategy,
 } from '../../src/index.ts';
 
-interface Ev {
-  key: string;
-  ts: number;
-  v: number;
-}
-
-/** Seeded xorshift: deterministic data. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
-/** Events with timestamps roughly increasing, out of order by at most `disorder` ms. */
-function events(n: number, keys: number, disorder: number, seed: number): Ev[] {
-  const r = rng(seed);
-  const out: Ev[] = [];
-  for (let i = 0; i < n; i++) out.push({ key: `k${Math.floor(r() * keys)}`, ts: i * 3 + Math.floor(r() * disorder), v: Math.floor(r() * 100) });
-  return out;
-}
-
-const W = 50;
-
-type WinOut = { key: string; end: number; sum: number; count: number };
-
-/** A tumbling event-time window sum written as a keyed process function (state + timers). */
-function windowSum(late?: OutputTag<Ev>): KeyedProcessFunction<string, Ev, WinOut> & { wins?: MapState<number, [number, number]> } {
-  return {
-    open(ctx) {
-      this.wins = ctx.getState(new MapStateDescriptor<number, [number, number]>('windows'));
-    },
-    processElement(e, ctx, _out) {
-      const end = Math.floor(e.ts / W) * W + W;
-      if (end - 1 <= ctx.timerService().currentWatermark()) {
-        if (late) ctx.output(late, e);
-        return;
-      }
-      const cur = this.wins!.get(end) ?? [0, 0];
-      this.wins!.put(end, [cur[0] + e.v, cur[1] + 1]);
-      ctx.timerService().registerEventTimeTimer(end - 1);
-    },
-    onTimer(ts, ctx, out) {
-      const end = ts + 1;
-      const [sum, count] = this.wins!.get(end)!;
-      this.wins!.remove(end);
-      out.collect({ key: ctx.getCurrentKey(), end, sum, count });
-    },
-  };
-}
-
-function reference(evs: Ev[]): WinOut[] {
-  const m = new Map<string, WinOut>();
-  for (const e of evs) {
-    const end = Math.floor(e.ts / W) * W + W;
-    const id = `${e.key}@${end}`;
-    const w = m.get(id) ?? { key: e.key, end, sum: 0, count: 0 };
-    w.sum += e.v;
-    w.count++;
-    m.set(id, w);
-  }
-  return sort([...m.values()]);
-}
-
-const sort = (xs: WinOut[]): WinOut[] => xs.sort((a, b) => a.end - b.end || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+import { type Ev, events, reference, sortWins as sort, W, windowSum } from '../fixtures/event-time.ts';
 
 test('event-time windows via keyed process: same result for parallelism 1, 2, 4 and any batch size', async () => {
   const evs = events(5000, 13, 40, 7);

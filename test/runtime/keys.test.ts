@@ -7,19 +7,9 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { hashJsKey, keyGroupOf } from '../../src/core/hash.ts';
 import { InvalidKeyError, KeyGroupAssigner, checkKey, extractKey, hashStringKey, keyGroupOfKey } from '../../src/runtime/keys.ts';
+import { rng } from '../fixtures/event-time.ts';
 
 const spec = { fn: (k: unknown) => k, description: 'k' };
-
-/** xorshift32: deterministic streams of keys. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 const units = ['a', 'Z', '0', '-', ' ', '\x7f', '\x00', 'é', 'ÿ', '€', '中', '😀', '\ud800', '\udc00', '\uffff'];
 

@@ -9,24 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JobCancelledError, JobDefinitionError, UserFunctionError } from '../../src/index.ts';
 import { workersForRuntime } from '../../src/platform/workers.ts';
-import { endless, events, failing, nondeterministic, slowSink, windows, WINDOW, wordCount, type Ev, type WinOut } from './worker-jobs.ts';
+import { events, reference, sortWins } from '../fixtures/event-time.ts';
+import { endless, failing, nondeterministic, slowSink, windows, wordCount } from './worker-jobs.ts';
 
 const supported = workersForRuntime().supported;
-
-const sortWins = (xs: WinOut[]): WinOut[] => xs.sort((a, b) => a.end - b.end || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-
-function reference(evs: Ev[]): WinOut[] {
-  const m = new Map<string, WinOut>();
-  for (const e of evs) {
-    const end = Math.floor(e.ts / WINDOW) * WINDOW + WINDOW;
-    const id = `${e.key}@${end}`;
-    const w = m.get(id) ?? { key: e.key, end, sum: 0, count: 0 };
-    w.sum += e.v;
-    w.count++;
-    m.set(id, w);
-  }
-  return sortWins([...m.values()]);
-}
 
 /** The final count per word: the largest running sum seen for it. */
 function finalCounts(rows: { w: string; n: number }[]): Record<string, number> {

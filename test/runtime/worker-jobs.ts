@@ -1,57 +1,10 @@
 // Owns the jobs of the worker-executor tests (worker-executor.test.ts): defined with defineJob in a
 // module of their own so that each worker thread can import it and build the same job.
 
-import { defineJob, MapStateDescriptor, type KeyedProcessFunction, type MapState, WatermarkStrategy } from '../../src/index.ts';
+import { defineJob, WatermarkStrategy } from '../../src/index.ts';
+import { type Ev, events, windowSum } from '../fixtures/event-time.ts';
 
-export interface Ev {
-  key: string;
-  ts: number;
-  v: number;
-}
-
-export type WinOut = { key: string; end: number; sum: number; count: number };
-
-export const WINDOW = 50;
-
-/** Seeded xorshift: the same data in the parent and in every worker. */
-export function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
-/** Events with timestamps roughly increasing, out of order by at most `disorder` ms. */
-export function events(n: number, keys: number, disorder: number, seed: number): Ev[] {
-  const r = rng(seed);
-  const out: Ev[] = [];
-  for (let i = 0; i < n; i++) out.push({ key: `k${Math.floor(r() * keys)}`, ts: i * 3 + Math.floor(r() * disorder), v: Math.floor(r() * 100) });
-  return out;
-}
-
-/** A tumbling event-time window sum as a keyed process function (state + event-time timers). */
-function windowSum(): KeyedProcessFunction<string, Ev, WinOut> & { wins?: MapState<number, [number, number]> } {
-  return {
-    open(ctx) {
-      this.wins = ctx.getState(new MapStateDescriptor<number, [number, number]>('windows'));
-    },
-    processElement(e, ctx) {
-      const end = Math.floor(e.ts / WINDOW) * WINDOW + WINDOW;
-      const cur = this.wins!.get(end) ?? [0, 0];
-      this.wins!.put(end, [cur[0] + e.v, cur[1] + 1]);
-      ctx.timerService().registerEventTimeTimer(end - 1);
-    },
-    onTimer(ts, ctx, out) {
-      const end = ts + 1;
-      const [sum, count] = this.wins!.get(end)!;
-      this.wins!.remove(end);
-      out.collect({ key: ctx.getCurrentKey(), end, sum, count });
-    },
-  };
-}
+export { events, rng, W as WINDOW, type Ev, type WinOut } from '../fixtures/event-time.ts';
 
 /** Word count: a keyed running sum over generated words (the last value per key is the count). */
 export const wordCount = defineJob(import.meta.url, (env, p: { words: number; keys: number }) => ({
