@@ -2,7 +2,7 @@
 // lack their key field or whose key cannot be hashed, and the check that routes such records aside.
 
 import { type ErrorContext, FieldValueError, JobDefinitionError, SluiceError, UserFunctionError, previewValue } from '../core/errors.ts';
-import { hashJsKey, keyGroupOf } from '../core/hash.ts';
+import { fmix32, hashJsKey, keyGroupOf } from '../core/hash.ts';
 import { HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
 import type { KeySelectorSpec } from '../graph/operator.ts';
 import { userFailure } from './failure.ts';
@@ -192,13 +192,7 @@ export function hashStringKey(s: string, seed: number = HASH_SEED): number {
     h ^= Math.imul(k, C2);
   }
   if (seen >= 0x80) return hashJsKey(s, seed);
-  h ^= n;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ n);
 }
 
 /** Lookups per window over which the memo's hit rate is judged, as a multiple of its limit. */
