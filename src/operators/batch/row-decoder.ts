@@ -39,18 +39,43 @@ export interface DecodePart {
   readonly presence?: readonly number[];
 }
 
+/** A part's decoding plan, precomputed per field position: where its slot and null bit are, its type. */
 class Part {
-  readonly fields: Int32Array;
   readonly names: readonly string[];
   readonly n: number;
   readonly vals: unknown[];
+  /** Field index in the schema (for errors). */
+  readonly fields: Int32Array;
+  /** Byte offset of the slot from the row start. */
+  readonly slot: Int32Array;
+  /** Null bitmap word (from the row start, in 32-bit words) and bit mask; mask 0: not nullable. */
+  readonly nullWord: Int32Array;
+  readonly nullMask: Int32Array;
+  readonly codes: Uint8Array;
+  readonly bigint: Uint8Array;
   readonly presence: Int32Array | undefined;
-  constructor(p: DecodePart) {
+  constructor(p: DecodePart, L: RowLayout) {
     if (p.fields.length !== p.names.length) throw new RangeError('a decode part needs a name per field');
-    this.fields = Int32Array.from(p.fields);
+    const n = p.fields.length;
     this.names = p.names;
-    this.n = p.fields.length;
-    this.vals = new Array<unknown>(this.n).fill(null);
+    this.n = n;
+    this.vals = new Array<unknown>(n).fill(null);
+    this.fields = Int32Array.from(p.fields);
+    this.slot = new Int32Array(n);
+    this.nullWord = new Int32Array(n);
+    this.nullMask = new Int32Array(n);
+    this.codes = new Uint8Array(n);
+    this.bigint = new Uint8Array(n);
+    for (let j = 0; j < n; j++) {
+      const f = p.fields[j]!;
+      if (!(f >= 0 && f < L.n)) throw new RangeError(`no field ${f} in ${L.schema}`);
+      this.slot[j] = L.slotsOffset + 8 * f;
+      this.nullWord[j] = 2 + (f >>> 5);
+      this.nullMask[j] = L.nullable[f] === 1 ? 1 << (f & 31) : 0;
+      this.codes[j] = L.codes[f]!;
+      this.bigint[j] = L.bigint[f]!;
+    }
+    for (const f of p.presence ?? []) if (!(f >= 0 && f < L.n)) throw new RangeError(`no field ${f} in ${L.schema}`);
     this.presence = p.presence && p.presence.length > 0 ? Int32Array.from(p.presence) : undefined;
   }
 }
@@ -75,9 +100,8 @@ export class RowDecoder {
     private readonly ctx: { operator?: string; subtask?: number } = {},
   ) {
     if (parts.length < 1 || parts.length > 2) throw new RangeError('a RowDecoder makes one or two objects per row');
-    this.L = new RowLayout(schema);
-    this.parts = parts.map((p) => new Part(p));
-    for (const p of this.parts) for (const f of [...p.fields, ...(p.presence ?? [])]) if (!(f >= 0 && f < this.L.n)) throw new RangeError(`no field ${f} in ${schema}`);
+    const L = (this.L = new RowLayout(schema));
+    this.parts = parts.map((p) => new Part(p, L));
   }
 
   /**
@@ -129,48 +153,48 @@ export class RowDecoder {
   /** One part of the row at byte `p` (absolute in the buffer), or null when its presence fields are all null. */
   private make(part: Part, views: BufferViews, p: number, row: number): Record<string, unknown> | null {
     const { u8, i32, f64 } = views;
-    const L = this.L;
-    const codes = L.codes;
-    const bm = (p + 8) >>> 2;
+    const h = p >>> 2;
     const presence = part.presence;
     if (presence !== undefined) {
       let present = false;
       for (let k = 0; k < presence.length; k++) {
         const f = presence[k]!;
-        if (((i32[bm + (f >>> 5)]! >>> (f & 31)) & 1) === 0) {
+        if (((i32[h + 2 + (f >>> 5)]! >>> (f & 31)) & 1) === 0) {
           present = true;
           break;
         }
       }
       if (!present) return null;
     }
-    const fields = part.fields;
     const vals = part.vals;
     const n = part.n;
-    const slots = p + L.slotsOffset;
-    // hand-inlined hot loop (as BatchReader's materialize): a switch over precomputed type codes into a
-    // reused value array, then one store site per position
+    const slot = part.slot;
+    const nullWord = part.nullWord;
+    const nullMask = part.nullMask;
+    const codes = part.codes;
+    // hand-inlined hot loop (as BatchReader's materialize): per position a precomputed slot, null bit
+    // and type code, values into a reused array, then one store site per position (buildObject)
     for (let j = 0; j < n; j++) {
-      const f = fields[j]!;
-      if (((i32[bm + (f >>> 5)]! >>> (f & 31)) & 1) === 1) {
+      const mask = nullMask[j]!;
+      if (mask !== 0 && (i32[h + nullWord[j]!]! & mask) !== 0) {
         vals[j] = null;
         continue;
       }
-      const s = slots + 8 * f;
+      const s = p + slot[j]!;
       const q = s >>> 2;
-      switch (codes[f]) {
+      switch (codes[j]) {
         case T_F64:
-          vals[j] = f64[s / 8];
+          vals[j] = f64[q >>> 1];
           break;
         case T_I64:
         case T_TIMESTAMP: {
-          if (L.bigint[f] === 1) {
-            vals[j] = views.i64[s / 8];
+          if (part.bigint[j] === 1) {
+            vals[j] = views.i64[q >>> 1];
             break;
           }
           const hi = i32[q + 1]!;
           const lo = i32[q]! >>> 0;
-          if (hi > SAFE_HI_MAX || hi < SAFE_HI_MIN || (hi === SAFE_HI_MIN && lo === 0)) this.overflow(views, f, s, row);
+          if (hi > SAFE_HI_MAX || hi < SAFE_HI_MIN || (hi === SAFE_HI_MIN && lo === 0)) this.overflow(views, part.fields[j]!, s, row);
           vals[j] = hi * TWO_32 + lo;
           break;
         }
