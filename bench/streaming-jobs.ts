@@ -9,7 +9,8 @@
 // between the main thread and a worker measured the two clocks within 1 µs of each other, so a time
 // taken in a source subtask on one worker and one taken in a sink subtask on another compare directly.
 
-import { defineJob } from '../src/index.ts';
+import { count, defineJob, schema, sum, t } from '../src/index.ts';
+import { h } from './batch/data.ts';
 
 /** The clock shared by every thread of the process (see the header). */
 export const absNow = (): number => performance.timeOrigin + performance.now();
@@ -36,19 +37,28 @@ export type Workload = 'pass-through' | 'keyed-sum';
 
 /** Most sink subtasks a stats buffer has room for. */
 export const MAX_SUBTASKS = 8;
-/** Float64 slots per sink subtask in a throughput stats buffer: n, sum(v), open time, open CPU µs, close time, close CPU µs. */
-const SLOTS = 6;
+/** Float64 slots per sink subtask in a stats buffer: n, sum, open time, open CPU µs, close time, close CPU µs, max. */
+const SLOTS = 7;
 
+/** A stats buffer of a throughput or group-by run. */
 export function throughputStats(): SharedArrayBuffer {
   return new SharedArrayBuffer(MAX_SUBTASKS * SLOTS * 8);
 }
 
-/** What the sinks of a throughput run wrote: the check string and the job's window. */
-export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; seconds: number; cpuSeconds: number } {
+/**
+ * What the sinks of a throughput run wrote: the check string and the job's window, from the last sink
+ * open (every thread has loaded the modules and built its tasks) to the last sink close. On workers
+ * the first worker to be ready may start before the other: it runs until its outputs to the other
+ * worker are full (a network pool of ~10 buffers per producer), so the window misses at most that
+ * little work, while starting at the first open would count the other worker's module loading
+ * (`openSkewMs` tells how far apart the opens were).
+ */
+export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; max: number; seconds: number; cpuSeconds: number; openSkewMs: number } {
   const f = new Float64Array(buf);
   let n = 0;
   let sum = 0;
-  let open = Infinity;
+  let firstOpen = Infinity;
+  let open = -Infinity;
   let openCpu = 0;
   let close = -Infinity;
   let closeCpu = 0;
@@ -56,16 +66,53 @@ export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number)
     const b = s * SLOTS;
     n += f[b]!;
     sum += f[b + 1]!;
-    if (f[b + 2]! < open) [open, openCpu] = [f[b + 2]!, f[b + 3]!];
+    firstOpen = Math.min(firstOpen, f[b + 2]!);
+    if (f[b + 2]! > open) [open, openCpu] = [f[b + 2]!, f[b + 3]!];
     if (f[b + 4]! > close) [close, closeCpu] = [f[b + 4]!, f[b + 5]!];
   }
-  return { check: `${n}|${sum}`, seconds: (close - open) / 1000, cpuSeconds: (closeCpu - openCpu) / 1e6 };
+  let max = 0;
+  for (let s = 0; s < parallelism; s++) max = Math.max(max, f[s * SLOTS + 6]!);
+  return { check: `${n}|${sum}`, max, seconds: (close - open) / 1000, cpuSeconds: (closeCpu - openCpu) / 1e6, openSkewMs: open - firstOpen };
 }
 
 const cpuMicros = (): number => {
   const c = process.cpuUsage(); // the whole process: every thread
   return c.user + c.system;
 };
+
+/**
+ * A sink that counts its records, sums `sumOf(record)` and keeps the largest `maxOf(record)` per
+ * subtask, and notes the time and the process's CPU time when it opens and closes, into `stats`.
+ */
+function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: (r: T) => number) {
+  const f = new Float64Array(stats);
+  const n = new Array<number>(MAX_SUBTASKS).fill(0);
+  const sum = new Array<number>(MAX_SUBTASKS).fill(0);
+  const max = new Array<number>(MAX_SUBTASKS).fill(0);
+  return {
+    open(ctx: { subtaskIndex: number }) {
+      const b = ctx.subtaskIndex * SLOTS;
+      f[b + 2] = absNow();
+      f[b + 3] = cpuMicros();
+    },
+    invoke(r: T, ctx: { subtaskIndex: number }) {
+      const s = ctx.subtaskIndex;
+      n[s] = n[s]! + 1;
+      sum[s] = sum[s]! + sumOf(r);
+      const m = maxOf(r);
+      if (m > max[s]!) max[s] = m;
+    },
+    close(ctx: { subtaskIndex: number }) {
+      const s = ctx.subtaskIndex;
+      const b = s * SLOTS;
+      f[b] = n[s]!;
+      f[b + 1] = sum[s]!;
+      f[b + 6] = max[s]!;
+      f[b + 4] = absNow();
+      f[b + 5] = cpuMicros();
+    },
+  };
+}
 
 export interface ThroughputParams {
   workload: Workload;
@@ -77,38 +124,51 @@ export interface ThroughputParams {
 /**
  * pass-through = generator → map → sink; keyed-sum = generator → keyBy('k') → sum('v') → sink. Each
  * sink subtask counts its records and sums v (the check), and notes the time and the process's CPU
- * time when it opens and closes: the job's window is the first open to the last close.
+ * time when it opens and closes (see readThroughputStats for the window).
  */
 export const throughputJob = defineJob(
   import.meta.url,
   (env, p: ThroughputParams) => {
-    const f = new Float64Array(p.stats);
-    const n = new Array<number>(MAX_SUBTASKS).fill(0);
-    const sum = new Array<number>(MAX_SUBTASKS).fill(0);
     const src = env.fromGenerator(p.events, makeGen(p.keys));
     const stream = p.workload === 'pass-through' ? src.map(mapFn) : src.keyBy('k').sum('v');
-    stream.addSink({
-      open(ctx) {
-        const b = ctx.subtaskIndex * SLOTS;
-        f[b + 2] = absNow();
-        f[b + 3] = cpuMicros();
-      },
-      invoke(e: Ev, ctx) {
-        const s = ctx.subtaskIndex;
-        n[s] = n[s]! + 1;
-        sum[s] = sum[s]! + e.v;
-      },
-      close(ctx) {
-        const s = ctx.subtaskIndex;
-        const b = s * SLOTS;
-        f[b] = n[s]!;
-        f[b + 1] = sum[s]!;
-        f[b + 4] = absNow();
-        f[b + 5] = cpuMicros();
-      },
-    });
+    stream.addSink(statsSink(p.stats, (e: Ev) => e.v, () => 0));
   },
   { name: 'bench throughput' },
+);
+
+export interface GroupByParams {
+  rows: number;
+  groups: number;
+  /** false: only generate the rows and give them the schema (the cost the group-by adds to is the rest). */
+  aggregate: boolean;
+  stats: SharedArrayBuffer;
+}
+
+/**
+ * The batch bench's groupby (bench/batch/data.ts: g(k = h(i) mod groups, v = i mod 1000), GROUP BY k:
+ * sum(v) AS s, count(*) AS c) through the DataStream batch API, run with runtimeMode 'batch':
+ * generator → withSchema → groupBy('k').aggregate(...) → sink; the sinks compute the batch bench's
+ * check (groups | sum of s | max of c). Without `aggregate`: generator → withSchema → sink
+ * (rows | sum of v | max of k), the generation alone.
+ */
+export const groupByJob = defineJob(
+  import.meta.url,
+  (env, p: GroupByParams) => {
+    const rows = env
+      .fromGenerator(p.rows, function row(i) {
+        return { k: h(i) % p.groups, v: i % 1000 };
+      })
+      .withSchema(schema({ k: t.i64(), v: t.i64() }));
+    if (p.aggregate) {
+      rows
+        .groupBy('k')
+        .aggregate({ s: sum('v'), c: count() })
+        .addSink(statsSink(p.stats, (r: { s: number; c: number }) => Number(r.s), (r) => r.c));
+    } else {
+      rows.addSink(statsSink(p.stats, (r: { k: number; v: number }) => r.v, (r) => r.k));
+    }
+  },
+  { name: 'bench groupby' },
 );
 
 export interface LatEv extends Ev {

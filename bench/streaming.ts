@@ -5,7 +5,8 @@
 // and the streaming section of bench/RESULTS.md. The Sluice jobs are in bench/streaming-jobs.ts.
 //
 //   node --expose-gc --import tsx bench/streaming.ts [--events-pass 5000000] [--events-keyed 1000000] [--keys 10000]
-//       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--only throughput|latency] [--no-write]
+//       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--batch-rows 1000000] [--batch-groups 10000] [--batch-reps 3]
+//       [--only throughput,latency,batch] [--no-write]
 //   make bench-streaming
 //
 // Throughput. Events `{ k, v: 1, i }` from `fromGenerator(N, gen)` (k = one of --keys precomputed key
@@ -17,7 +18,9 @@
 // `throughputJob.run({ workers, environment: { parallelism } })`: parallelism 1 and 2 on the calling
 // thread (workers: 1) and parallelism 2 on 2 workers. Its sinks note time and process CPU when they
 // open and close (in whichever thread they run; bench/streaming-jobs.ts), so a run has two windows:
-// "job" = first sink open → last sink close (the dataflow running), "total" = the parent's run() call
+// "job" = last sink open → last sink close (the dataflow running once every thread is ready; on
+// workers the worker ready first may have run until its outputs to the other were full: at most ~10
+// network buffers of work, not counted), "total" = the parent's run() call
 // → its result (adds building the graph and, on workers, starting 2 worker threads that load the
 // modules). Peers do the same work with the same generator/map functions, on the main thread: `js` is
 // one loop (a Map of accumulators for keyed-sum), `node-streams` a Readable → Transform → Writable
@@ -32,20 +35,33 @@
 // performance.now() taken when the generator creates it; the sink, in its worker, stores the same
 // clock when it gets the event (the clocks of the threads agree within 1 µs: see
 // bench/streaming-jobs.ts); both go to shared memory and the parent computes p50Ms/p99Ms of sink − t.
-// The run lasts --latency-seconds from the first event (the first 0.5 s not counted), then is
-// cancelled. The generator creates an event only when its pacing lets it (bursts after each clock
+// The run lasts --latency-seconds from the moment every sink subtask has had an event (both workers
+// running), then is cancelled; events created in its first 0.5 s are not counted. The generator creates an event only when its pacing lets it (bursts after each clock
 // wake-up), so "from due" is also reported: sink time − the time the event was due by the rate,
 // origin estimated per source subtask as the smallest (created − index / rate) — a lower bound, exact
 // when some event was created the moment it was due.
+//
+// Batch. The batch bench's groupby (bench/batch/data.ts formulas; at its scale 0.1 by default: 1M rows
+// into 10k keys) through the DataStream batch API (groupByJob in bench/streaming-jobs.ts: generator →
+// withSchema → groupBy('k').aggregate({ s: sum('v'), c: count() }) → sink, runtimeMode 'batch') at
+// parallelism 1 and 2 on one thread and parallelism 2 on 2 workers, against native DuckDB (the batch
+// bench's entry, bench/batch/duckdb.ts, in this process) with 1 and 2 threads. Not like for like:
+// DuckDB's time starts with the rows loaded in a table, Sluice's job generates its rows as JS objects
+// and encodes them into binary rows, so "groupby-scan" (the same job without the group-by) times the
+// generation alone. Both must produce the batch bench's check string.
 
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobCancelledError } from '../src/core/errors.ts';
+import { expectedCheck, h, type BatchBenchOptions } from './batch/data.ts';
+import { runDuckdb } from './batch/duckdb.ts';
 import {
+  absNow,
+  groupByJob,
   latencyJob,
   latencyStats,
   latencyViews,
@@ -73,7 +89,11 @@ const KEYS = Number(arg('keys') ?? 10_000);
 const REPS = Number(arg('reps') ?? 5);
 const LAT_SECONDS = Number(arg('latency-seconds') ?? 4);
 const LAT_REPS = Number(arg('latency-reps') ?? 3);
+const BATCH_ROWS = Number(arg('batch-rows') ?? 1_000_000);
+const BATCH_GROUPS = Number(arg('batch-groups') ?? 10_000);
+const BATCH_REPS = Number(arg('batch-reps') ?? 3);
 const ONLY = arg('only');
+const wanted = (part: string): boolean => ONLY === undefined || ONLY.split(',').includes(part);
 const WRITE = !process.argv.includes('--no-write');
 const RATE = 100_000;
 const WARMUP_S = 0.5;
@@ -202,6 +222,8 @@ interface Measured {
   totalCpuSeconds: number;
   /** Sluice: backpressureMs of the source (summed over subtasks). */
   backpressureMs?: number;
+  /** Sluice: ms between the first and the last sink open. */
+  openSkewMs?: number;
 }
 
 async function runConfig(cfg: Config, n: number): Promise<Measured> {
@@ -212,6 +234,7 @@ async function runConfig(cfg: Config, n: number): Promise<Measured> {
   let check: string;
   let job: { seconds: number; cpuSeconds: number } | undefined;
   let backpressureMs: number | undefined;
+  let openSkewMs: number | undefined;
   if (cfg.engine === 'sluice') {
     const stats = throughputStats();
     const { result } = await throughputJob.run({
@@ -223,6 +246,7 @@ async function runConfig(cfg: Config, n: number): Promise<Measured> {
     const r = readThroughputStats(stats, cfg.parallelism);
     check = r.check;
     job = r;
+    openSkewMs = r.openSkewMs;
     backpressureMs = result.operators.find((o) => o.name.startsWith('Source'))?.backpressureMs ?? 0;
   } else {
     if (cfg.engine === 'js') runJs(cfg.workload, n, c);
@@ -239,6 +263,7 @@ async function runConfig(cfg: Config, n: number): Promise<Measured> {
     totalSeconds,
     totalCpuSeconds,
     ...(backpressureMs === undefined ? {} : { backpressureMs }),
+    ...(openSkewMs === undefined ? {} : { openSkewMs }),
   };
 }
 
@@ -260,7 +285,7 @@ interface ThroughputEntry {
   totalSeconds: number;
   totalCpuSeconds: number;
   backpressureMs?: number;
-  runs: { seconds: number; cpuSeconds: number; totalSeconds: number }[];
+  runs: { seconds: number; cpuSeconds: number; totalSeconds: number; openSkewMs?: number }[];
 }
 
 async function throughput(): Promise<ThroughputEntry[]> {
@@ -287,7 +312,7 @@ async function throughput(): Promise<ThroughputEntry[]> {
         console.log(
           `  rep ${r + 1} ${workload} ${cfg.engine} p${cfg.parallelism} threads ${cfg.threads}: job ${res.seconds.toFixed(3)} s (cpu ${res.cpuSeconds.toFixed(3)} s), ` +
             `${(n / res.seconds / 1e6).toFixed(2)} M events/s; total ${res.totalSeconds.toFixed(3)} s (cpu ${res.totalCpuSeconds.toFixed(3)} s)` +
-            (res.backpressureMs === undefined ? '' : `; source backpressure ${res.backpressureMs.toFixed(0)} ms`),
+            (res.backpressureMs === undefined ? '' : `; source backpressure ${res.backpressureMs.toFixed(0)} ms, sink opens ${res.openSkewMs!.toFixed(0)} ms apart`),
         );
       }
     }
@@ -309,7 +334,12 @@ async function throughput(): Promise<ThroughputEntry[]> {
       totalSeconds: +median(rs.map((x) => x.totalSeconds)).toFixed(4),
       totalCpuSeconds: +median(rs.map((x) => x.totalCpuSeconds)).toFixed(4),
       ...(bp === undefined ? {} : { backpressureMs: Math.round(bp) }),
-      runs: rs.map((x) => ({ seconds: +x.seconds.toFixed(4), cpuSeconds: +x.cpuSeconds.toFixed(4), totalSeconds: +x.totalSeconds.toFixed(4) })),
+      runs: rs.map((x) => ({
+        seconds: +x.seconds.toFixed(4),
+        cpuSeconds: +x.cpuSeconds.toFixed(4),
+        totalSeconds: +x.totalSeconds.toFixed(4),
+        ...(x.openSkewMs === undefined ? {} : { openSkewMs: Math.round(x.openSkewMs) }),
+      })),
     };
   });
 }
@@ -360,22 +390,22 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
       if (!(e instanceof JobCancelledError)) throw e;
     },
   );
-  // the run starts with the first event at a sink (workers take a while to start)
-  const received = (): number => {
-    let n = 0;
-    for (let s = 0; s < p; s++) n += v.counts[s]!;
-    return n;
+  // the run starts once every sink subtask has had an event: every worker has loaded the modules and
+  // runs its subtasks (one may start a second or more before the other, its events to the other piling up)
+  const active = (): boolean => {
+    for (let s = 0; s < p; s++) if (v.counts[s] === 0) return false;
+    return true;
   };
-  for (const deadline = performance.now() + 60_000; received() === 0; await sleep(5)) {
-    if (performance.now() > deadline) throw new Error(`latency p${p}: no event reached a sink within 60 s`);
+  for (const deadline = performance.now() + 60_000; !active(); await sleep(5)) {
+    if (performance.now() > deadline) throw new Error(`latency p${p}: not every sink had an event within 60 s`);
   }
+  const started = absNow();
   await sleep(LAT_SECONDS * 1000);
   const sourceBackpressure = job.metrics().find((m) => m.name.startsWith('Source'))?.backpressure ?? NaN;
   job.cancel();
   await settled;
   // origin of each source subtask's schedule: event i of subtask s = i % p is due at origin_s + (i - s) / rate
   const origin = new Array<number>(p).fill(Infinity);
-  let t0 = Infinity;
   for (let s = 0; s < p; s++) {
     const created = v.created(s);
     const index = v.index(s);
@@ -383,10 +413,9 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
       const src = index[j]! % p;
       const off = created[j]! - ((index[j]! - src) * 1000) / RATE;
       if (off < origin[src]!) origin[src] = off;
-      if (created[j]! < t0) t0 = created[j]!;
     }
   }
-  const from = t0 + WARMUP_S * 1000;
+  const from = started + WARMUP_S * 1000;
   const lat: number[] = [];
   const due: number[] = [];
   let first = Infinity;
@@ -479,10 +508,105 @@ async function latency(): Promise<LatencyEntry[]> {
   });
 }
 
+// ── batch: the groupby of the batch bench on workers vs DuckDB ──────────────────────────────────
+interface BatchConfig {
+  workload: 'groupby' | 'groupby-scan';
+  engine: 'sluice' | 'duckdb';
+  parallelism: number;
+  threads: number;
+}
+
+interface BatchEntry extends BatchConfig {
+  events: number;
+  groups: number;
+  /** Median seconds: Sluice's job window (last sink open → last sink close); DuckDB's timed query + check. */
+  seconds: number;
+  /** Sluice: median process CPU seconds over the job window. */
+  cpuSeconds?: number;
+  /** Sluice: median of the whole run() call. */
+  totalSeconds?: number;
+  runs: number[];
+}
+
+function scanCheck(rows: number): string {
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < rows; i++) {
+    sum += i % 1000;
+    const k = h(i) % BATCH_GROUPS;
+    if (k > max) max = k;
+  }
+  return `${rows}|${sum}|${max}`;
+}
+
+async function batchRun(cfg: BatchConfig): Promise<{ seconds: number; cpuSeconds?: number; totalSeconds?: number; check: string }> {
+  gc();
+  if (cfg.engine === 'duckdb') {
+    const o: BatchBenchOptions = { workload: 'groupby', rows: BATCH_ROWS, buildRows: 0, groups: BATCH_GROUPS, budgetBytes: 0, threads: cfg.threads, tmpDir: tmpdir() };
+    return runDuckdb(BATCH_ROWS, o);
+  }
+  const stats = throughputStats();
+  const t0 = performance.now();
+  await groupByJob.run({
+    workers: cfg.threads,
+    environment: { parallelism: cfg.parallelism, runtimeMode: 'batch' },
+    params: { rows: BATCH_ROWS, groups: BATCH_GROUPS, aggregate: cfg.workload === 'groupby', stats },
+    jobName: `bench ${cfg.workload} p${cfg.parallelism} t${cfg.threads}`,
+  });
+  const totalSeconds = (performance.now() - t0) / 1000;
+  const r = readThroughputStats(stats, cfg.parallelism);
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, totalSeconds, check: `${r.check}|${r.max}` };
+}
+
+async function batch(): Promise<BatchEntry[]> {
+  const configs: BatchConfig[] = [
+    { workload: 'groupby', engine: 'sluice', parallelism: 1, threads: 1 },
+    { workload: 'groupby', engine: 'sluice', parallelism: 2, threads: 1 },
+    { workload: 'groupby', engine: 'sluice', parallelism: 2, threads: 2 },
+    { workload: 'groupby', engine: 'duckdb', parallelism: 1, threads: 1 },
+    { workload: 'groupby', engine: 'duckdb', parallelism: 2, threads: 2 },
+    { workload: 'groupby-scan', engine: 'sluice', parallelism: 1, threads: 1 },
+    { workload: 'groupby-scan', engine: 'sluice', parallelism: 2, threads: 2 },
+  ];
+  const want = {
+    groupby: expectedCheck({ workload: 'groupby', rows: BATCH_ROWS, buildRows: 0, groups: BATCH_GROUPS, budgetBytes: 0, threads: 1, tmpDir: '' }),
+    'groupby-scan': scanCheck(BATCH_ROWS),
+  };
+  const rs: { seconds: number; cpuSeconds?: number; totalSeconds?: number }[][] = configs.map(() => []);
+  for (let r = -1; r < BATCH_REPS; r++) {
+    // r = -1: one untimed warm-up run of each (the main thread's JIT, DuckDB's first allocations)
+    for (let j = 0; j < configs.length; j++) {
+      const idx = (j + Math.max(0, r)) % configs.length;
+      const cfg = configs[idx]!;
+      const res = await batchRun(cfg);
+      if (res.check !== want[cfg.workload]) throw new Error(`${cfg.engine} ${cfg.workload} p${cfg.parallelism} t${cfg.threads}: check ${res.check} != expected ${want[cfg.workload]}`);
+      if (r < 0) continue;
+      rs[idx]!.push(res);
+      console.log(
+        `  rep ${r + 1} ${cfg.workload} ${cfg.engine} p${cfg.parallelism} threads ${cfg.threads}: ${res.seconds.toFixed(3)} s` +
+          (res.cpuSeconds === undefined ? '' : ` (cpu ${res.cpuSeconds.toFixed(3)} s; with start ${res.totalSeconds!.toFixed(3)} s)`),
+      );
+    }
+  }
+  return configs.map((cfg, i) => {
+    const x = rs[i]!;
+    const sluice = cfg.engine === 'sluice';
+    return {
+      ...cfg,
+      events: BATCH_ROWS,
+      groups: BATCH_GROUPS,
+      seconds: +median(x.map((y) => y.seconds)).toFixed(4),
+      ...(sluice ? { cpuSeconds: +median(x.map((y) => y.cpuSeconds!)).toFixed(4), totalSeconds: +median(x.map((y) => y.totalSeconds!)).toFixed(4) } : {}),
+      runs: x.map((y) => +y.seconds.toFixed(4)),
+    };
+  });
+}
+
 // ── run and report ───────────────────────────────────────────────────────────────────────────────
 const loadBefore = loadavg();
-const tp = ONLY === 'latency' ? [] : await throughput();
-const lt = ONLY === 'throughput' ? [] : await latency();
+const tp = wanted('throughput') ? await throughput() : [];
+const lt = wanted('latency') ? await latency() : [];
+const bt = wanted('batch') ? await batch() : [];
 const loadAfter = loadavg();
 
 const args = process.argv.slice(2).join(' ');
@@ -504,7 +628,7 @@ if (tp.length > 0) {
       'keyed-sum = generator → keyBy(k) → sum(v) → sink (one updated record per input). ' +
       `Median of ${REPS} interleaved repetitions. Sluice runs as \`throughputJob.run({ workers, environment: { parallelism } })\` (bench/streaming-jobs.ts): ` +
       '"threads" 1 = every subtask on the calling thread, 2 workers = subtask i on worker i. ' +
-      '"job s" = first sink open → last sink close, measured by the sinks in their threads; "with start s" = the whole `run()` call ' +
+      '"job s" = last sink open → last sink close, measured by the sinks in their threads; "with start s" = the whole `run()` call ' +
       '(building the graph and, on workers, starting two worker threads that load the modules through tsx). ' +
       '"cores used" = process CPU time (all threads) ÷ wall time over the job window; "M events per CPU-s" = events per CPU-second of the process over it, ' +
       'the per-core figure and far less sensitive to other load on this shared machine than wall time. ' +
@@ -528,7 +652,7 @@ if (lt.length > 0) {
     `**Latency** at ${RATE.toLocaleString('en')} events/s: \`fromGenerator(Infinity, …, { ratePerSecond: ${RATE} })\` → keyBy(k) → reduce (running sum) → sink, batchSize 1024 (default); ` +
       'parallelism 1 on the calling thread, and parallelism 2 on 2 workers, where the keyBy exchange sends about half of the records to the other worker through a credit-based network channel ' +
       '(the other half stays in its thread; channels within a thread pass batches at once and ignore the buffer timeout — hence "–" for one thread). ' +
-      `${LAT_SECONDS} s per run from the first event at a sink, of which the first ${WARMUP_S} s are not counted, then cancelled; median over ${LAT_REPS} interleaved runs of each run's percentile. ` +
+      `${LAT_SECONDS} s per run from the moment every sink subtask has had an event (both workers running), then cancelled; events created in its first ${WARMUP_S} s are not counted; median over ${LAT_REPS} interleaved runs of each run's percentile. ` +
       'p50/p99 = the sink\'s time when it gets the event − the event\'s creation time in the generator, both `performance.timeOrigin + performance.now()` taken in the threads where they run ' +
       '(the threads\' clocks agree within 1 µs, measured) and shipped back through shared memory; ' +
       '"due→sink" = sink time − the time the event was due by the rate (adds the source\'s pacing and any backlog). ' +
@@ -541,6 +665,27 @@ if (lt.length > 0) {
     lines.push(
       `| ${e.parallelism} | ${threadsOf(e.threads)} | ${e.bufferTimeoutMs ?? '–'} | ${e.achievedPerSecond.toLocaleString('en')} | ${e.p50Ms.toFixed(3)} | ${e.p99Ms.toFixed(3)} | ` +
         `${e.p999Ms.toFixed(3)} | ${e.maxMs.toFixed(3)} | ${e.p50FromDueMs.toFixed(3)} | ${e.p99FromDueMs.toFixed(3)} | ${(e.sourceBackpressure * 100).toFixed(1)}% |`,
+    );
+  }
+}
+if (bt.length > 0) {
+  const duck2 = bt.find((e) => e.workload === 'groupby' && e.engine === 'duckdb' && e.threads === 2)!;
+  lines.push('');
+  lines.push(
+    `**Batch: the batch bench's groupby** (${BATCH_ROWS.toLocaleString('en')} rows → ${BATCH_GROUPS.toLocaleString('en')} keys, \`GROUP BY k: sum(v), count(*)\`, bench/batch/data.ts) ` +
+      'through the DataStream batch API: `fromGenerator(rows) → withSchema → groupBy(\'k\').aggregate({ s: sum(\'v\'), c: count() }) → sink` with runtimeMode \'batch\' (groupByJob in bench/streaming-jobs.ts), ' +
+      'against native DuckDB (the batch bench\'s entry, in this process) with 1 and 2 threads. ' +
+      `Median of ${BATCH_REPS} interleaved repetitions after one untimed warm-up of each. Sluice seconds = the job window (last sink open → last sink close); DuckDB = its timed query (rows already in a table) plus the check query. ` +
+      '**Not like for like**: Sluice\'s job also generates its rows as JS objects and encodes them into binary rows; "groupby-scan" is the same job without the group-by (generation alone). ' +
+      'Every entry produced the batch bench\'s check string. "vs DuckDB 2t" = seconds ÷ DuckDB 2-thread seconds (lower is better).',
+  );
+  lines.push('');
+  lines.push('| workload | rows | engine | parallelism | threads | median s | CPU s | with start s | vs DuckDB 2t |');
+  lines.push('|---|---:|---|---:|---|---:|---:|---:|---:|');
+  for (const e of bt) {
+    lines.push(
+      `| ${e.workload} | ${e.events.toLocaleString('en')} | ${e.engine} | ${e.parallelism} | ${e.engine === 'duckdb' ? `${e.threads}` : threadsOf(e.threads)} | ${e.seconds.toFixed(3)} | ` +
+        `${e.cpuSeconds?.toFixed(3) ?? '–'} | ${e.totalSeconds?.toFixed(3) ?? '–'} | ${e.workload === 'groupby' ? `${(e.seconds / duck2.seconds).toFixed(1)}×` : '–'} |`,
     );
   }
 }
@@ -568,7 +713,10 @@ if (WRITE) {
         latencySeconds: LAT_SECONDS,
         latencyWarmupSeconds: WARMUP_S,
         latencyReps: LAT_REPS,
-        entries: [...tp, ...lt],
+        batchRows: BATCH_ROWS,
+        batchGroups: BATCH_GROUPS,
+        batchReps: BATCH_REPS,
+        entries: [...tp, ...lt, ...bt],
       },
       null,
       2,
