@@ -449,10 +449,10 @@ export const FLUSH_MIN_ROWS = 256;
 
 /**
  * Emits a result given as binary batches (written by the kernels: trusted): each batch is decoded
- * (each row's objects handed to `emit`, which pushes to `out`) before the next is asked for — so views
- * of a `reuseOutput` producer are read in time —
- * and once at least {@link FLUSH_MIN_ROWS} rows are pending they are flushed downstream (awaited:
- * the flush waits while the task's outputs are over their bound). Stops when `stopped()` turns true.
+ * (each row's objects handed to `emit`, which pushes to `out`) before the next is asked for, so views
+ * of a `reuseOutput` producer are read in time; once at least {@link FLUSH_MIN_ROWS} rows are pending
+ * they are flushed downstream (awaited: the flush waits while the task's outputs are over their
+ * bound). Stops when `stopped()` turns true.
  *
  * After each flush the executor is woken (`ctx.track` of a settled promise): the records it sent into
  * a channel arrive while this task's step is suspended, and an executor asleep at that moment would
