@@ -42,16 +42,15 @@ const SLOTS = 7;
 
 /** A stats buffer of a throughput or group-by run. */
 export function throughputStats(): SharedArrayBuffer {
-  return new SharedArrayBuffer(MAX_SUBTASKS * SLOTS * 8);
+  // the slots, then an Int32 count of the sink subtasks that have opened (the start barrier)
+  return new SharedArrayBuffer(MAX_SUBTASKS * SLOTS * 8 + 8);
 }
 
 /**
  * What the sinks of a throughput run wrote: the check string and the job's window, from the last sink
- * open (every thread has loaded the modules and built its tasks) to the last sink close. On workers
- * the first worker to be ready may start before the other: it runs until its outputs to the other
- * worker are full (a network pool of ~10 buffers per producer), so the window misses at most that
- * little work, while starting at the first open would count the other worker's module loading
- * (`openSkewMs` tells how far apart the opens were).
+ * open (every thread has loaded the modules and built its tasks; the sources wait for it: see
+ * afterStart) to the last sink close. Starting at the first open would count the other worker's
+ * module loading (`openSkewMs` tells how far apart the opens were).
  */
 export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; max: number; seconds: number; cpuSeconds: number; openSkewMs: number } {
   const f = new Float64Array(buf);
@@ -94,6 +93,9 @@ function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: 
       const b = ctx.subtaskIndex * SLOTS;
       f[b + 2] = absNow();
       f[b + 3] = cpuMicros();
+      const opened = new Int32Array(stats, MAX_SUBTASKS * SLOTS * 8, 1);
+      Atomics.add(opened, 0, 1);
+      Atomics.notify(opened, 0);
     },
     invoke(r: T, ctx: { subtaskIndex: number }) {
       const s = ctx.subtaskIndex;
@@ -114,6 +116,32 @@ function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: 
   };
 }
 
+/**
+ * `gen` behind a start barrier: the first call in a thread waits (Atomics.wait, blocking the thread)
+ * until all `parallelism` sink subtasks have opened. On workers one worker is often ready hundreds of
+ * ms before the other (module loading); without the barrier a job with no exchange between them
+ * (pass-through) would do the first worker's whole share before the other's sinks open, outside the
+ * measured window. On one thread every sink opens before any source is polled, so it never waits.
+ */
+function afterStart<T>(stats: SharedArrayBuffer, parallelism: number, gen: (i: number) => T): (i: number) => T {
+  let started = false;
+  const opened = new Int32Array(stats, MAX_SUBTASKS * SLOTS * 8, 1);
+  const wrapped = (i: number): T => {
+    if (!started) {
+      const deadline = Date.now() + 60_000;
+      for (let n = Atomics.load(opened, 0); n < parallelism; n = Atomics.load(opened, 0)) {
+        if (Date.now() > deadline) throw new Error(`bench: only ${n} of ${parallelism} sink subtasks opened within 60 s`);
+        Atomics.wait(opened, 0, n, 50);
+      }
+      started = true;
+    }
+    return gen(i);
+  };
+  // the operator's name in the plan comes from the function's name
+  Object.defineProperty(wrapped, 'name', { value: gen.name });
+  return wrapped;
+}
+
 export interface ThroughputParams {
   workload: Workload;
   events: number;
@@ -129,7 +157,7 @@ export interface ThroughputParams {
 export const throughputJob = defineJob(
   import.meta.url,
   (env, p: ThroughputParams) => {
-    const src = env.fromGenerator(p.events, makeGen(p.keys));
+    const src = env.fromGenerator(p.events, afterStart(p.stats, env.getParallelism(), makeGen(p.keys)));
     const stream = p.workload === 'pass-through' ? src.map(mapFn) : src.keyBy('k').sum('v');
     stream.addSink(statsSink(p.stats, (e: Ev) => e.v, () => 0));
   },
@@ -155,9 +183,12 @@ export const groupByJob = defineJob(
   import.meta.url,
   (env, p: GroupByParams) => {
     const rows = env
-      .fromGenerator(p.rows, function row(i) {
-        return { k: h(i) % p.groups, v: i % 1000 };
-      })
+      .fromGenerator(
+        p.rows,
+        afterStart(p.stats, env.getParallelism(), function row(i: number) {
+          return { k: h(i) % p.groups, v: i % 1000 };
+        }),
+      )
       .withSchema(schema({ k: t.i64(), v: t.i64() }));
     if (p.aggregate) {
       rows

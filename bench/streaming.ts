@@ -6,7 +6,7 @@
 //
 //   node --expose-gc --import tsx bench/streaming.ts [--events-pass 5000000] [--events-keyed 1000000] [--keys 10000]
 //       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--batch-rows 1000000] [--batch-groups 10000] [--batch-reps 3]
-//       [--only throughput,latency,batch] [--no-write]
+//       [--rate 100000] [--only throughput,latency,batch] [--no-write]
 //   make bench-streaming
 //
 // Throughput. Events `{ k, v: 1, i }` from `fromGenerator(N, gen)` (k = one of --keys precomputed key
@@ -95,7 +95,7 @@ const BATCH_REPS = Number(arg('batch-reps') ?? 3);
 const ONLY = arg('only');
 const wanted = (part: string): boolean => ONLY === undefined || ONLY.split(',').includes(part);
 const WRITE = !process.argv.includes('--no-write');
-const RATE = 100_000;
+const RATE = Number(arg('rate') ?? 100_000);
 const WARMUP_S = 0.5;
 const NODE_BATCH = 1024;
 
@@ -354,6 +354,12 @@ interface LatencyRun {
   maxMs: number;
   p50FromDueMs: number;
   p99FromDueMs: number;
+  /** Events whose source subtask ran on another thread than their sink subtask (NaN when none did). */
+  crossedShare: number;
+  p50CrossMs: number;
+  p99CrossMs: number;
+  /** Process CPU time ÷ wall time over the run (all threads). */
+  coresUsed: number;
   /** Live metrics just before the cancel: share of the run the source was backpressured (0..1). */
   sourceBackpressure: number;
 }
@@ -400,7 +406,9 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
     if (performance.now() > deadline) throw new Error(`latency p${p}: not every sink had an event within 60 s`);
   }
   const started = absNow();
+  const cpu0 = cpuNow();
   await sleep(LAT_SECONDS * 1000);
+  const coresUsed = (cpuNow() - cpu0) / ((absNow() - started) / 1000);
   const sourceBackpressure = job.metrics().find((m) => m.name.startsWith('Source'))?.backpressure ?? NaN;
   job.cancel();
   await settled;
@@ -417,7 +425,9 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
   }
   const from = started + WARMUP_S * 1000;
   const lat: number[] = [];
+  const cross: number[] = [];
   const due: number[] = [];
+  const crosses = cfg.threads > 1;
   let first = Infinity;
   let last = -Infinity;
   for (let s = 0; s < p; s++) {
@@ -428,6 +438,8 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
       if (created[j]! < from) continue;
       const src = index[j]! % p;
       lat.push(rec[j]! - created[j]!);
+      // source subtask src ran on worker src mod threads, sink subtask s on worker s mod threads
+      if (crosses && src % cfg.threads !== s % cfg.threads) cross.push(rec[j]! - created[j]!);
       due.push(rec[j]! - (origin[src]! + ((index[j]! - src) * 1000) / RATE));
       if (rec[j]! < first) first = rec[j]!;
       if (rec[j]! > last) last = rec[j]!;
@@ -435,6 +447,7 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
   }
   const L = Float64Array.from(lat).sort();
   const D = Float64Array.from(due).sort();
+  const C = Float64Array.from(cross).sort();
   const r3 = (x: number) => +x.toFixed(3);
   return {
     events: L.length,
@@ -445,6 +458,10 @@ async function latencyRun(cfg: LatencyConfig): Promise<LatencyRun> {
     maxMs: r3(L[L.length - 1] ?? NaN),
     p50FromDueMs: r3(quantile(D, 0.5)),
     p99FromDueMs: r3(quantile(D, 0.99)),
+    crossedShare: r3(C.length / L.length),
+    coresUsed: +coresUsed.toFixed(2),
+    p50CrossMs: r3(quantile(C, 0.5)),
+    p99CrossMs: r3(quantile(C, 0.99)),
     sourceBackpressure: r3(sourceBackpressure),
   };
 }
@@ -457,7 +474,7 @@ interface LatencyEntry extends LatencyRun {
   batchSize: number;
   ratePerSecond: number;
   achievedPerSecond: number;
-  runs: { p50Ms: number; p99Ms: number; p99FromDueMs: number; achievedPerSecond: number }[];
+  runs: { p50Ms: number; p99Ms: number; p50CrossMs: number; p99CrossMs: number; p99FromDueMs: number; achievedPerSecond: number }[];
 }
 
 const LAT_CONFIGS: LatencyConfig[] = [
@@ -478,8 +495,8 @@ async function latency(): Promise<LatencyEntry[]> {
       runs[idx]!.push(res);
       console.log(
         `  rep ${r + 1} latency p${cfg.parallelism} threads ${cfg.threads} bufferTimeoutMs ${cfg.bufferTimeoutMs}: ${res.events} events in ${res.seconds} s, ` +
-          `p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, p99.9 ${res.p999Ms} ms, max ${res.maxMs} ms; from due p50 ${res.p50FromDueMs} p99 ${res.p99FromDueMs} ms; ` +
-          `source backpressure ${(res.sourceBackpressure * 100).toFixed(1)}%`,
+          `p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms (crossing threads: ${(res.crossedShare * 100).toFixed(0)}%, p50 ${res.p50CrossMs} p99 ${res.p99CrossMs} ms), p99.9 ${res.p999Ms} ms, max ${res.maxMs} ms; from due p50 ${res.p50FromDueMs} p99 ${res.p99FromDueMs} ms; ` +
+          `source backpressure ${(res.sourceBackpressure * 100).toFixed(1)}%, cores used ${res.coresUsed}`,
       );
     }
   }
@@ -502,8 +519,12 @@ async function latency(): Promise<LatencyEntry[]> {
       maxMs: m((x) => x.maxMs),
       p50FromDueMs: m((x) => x.p50FromDueMs),
       p99FromDueMs: m((x) => x.p99FromDueMs),
+      crossedShare: m((x) => x.crossedShare),
+      coresUsed: +median(rs.map((x) => x.coresUsed)).toFixed(2),
+      p50CrossMs: m((x) => x.p50CrossMs),
+      p99CrossMs: m((x) => x.p99CrossMs),
       sourceBackpressure: m((x) => x.sourceBackpressure),
-      runs: rs.map((x) => ({ p50Ms: x.p50Ms, p99Ms: x.p99Ms, p99FromDueMs: x.p99FromDueMs, achievedPerSecond: Math.round(x.events / x.seconds) })),
+      runs: rs.map((x) => ({ p50Ms: x.p50Ms, p99Ms: x.p99Ms, p50CrossMs: x.p50CrossMs, p99CrossMs: x.p99CrossMs, p99FromDueMs: x.p99FromDueMs, achievedPerSecond: Math.round(x.events / x.seconds) })),
     };
   });
 }
@@ -656,15 +677,18 @@ if (lt.length > 0) {
       'p50/p99 = the sink\'s time when it gets the event − the event\'s creation time in the generator, both `performance.timeOrigin + performance.now()` taken in the threads where they run ' +
       '(the threads\' clocks agree within 1 µs, measured) and shipped back through shared memory; ' +
       '"due→sink" = sink time − the time the event was due by the rate (adds the source\'s pacing and any backlog). ' +
-      '"events/s reached" below 100,000 means the job could not keep up. "source bp" = share of the run the source was backpressured (live metrics before the cancel).',
+      '"crossing" = only the events whose source subtask ran on the other worker than their sink (through the network channel; about half of them): ' +
+      'the all-events p50 sits at the boundary between them and the events that stayed in their thread. ' +
+      '"events/s reached" below 100,000 means the job could not keep up. "source bp" = share of the run the source was backpressured (live metrics before the cancel); "cores used" = process CPU time ÷ wall time over the run.',
   );
   lines.push('');
-  lines.push('| parallelism | threads | bufferTimeoutMs | events/s reached | p50 ms | p99 ms | p99.9 ms | max ms | due→sink p50 ms | due→sink p99 ms | source bp |');
-  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| parallelism | threads | bufferTimeoutMs | events/s reached | p50 ms | p99 ms | crossing: share | crossing p50 ms | crossing p99 ms | p99.9 ms | max ms | due→sink p50 ms | due→sink p99 ms | source bp | cores used |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of lt) {
     lines.push(
       `| ${e.parallelism} | ${threadsOf(e.threads)} | ${e.bufferTimeoutMs ?? '–'} | ${e.achievedPerSecond.toLocaleString('en')} | ${e.p50Ms.toFixed(3)} | ${e.p99Ms.toFixed(3)} | ` +
-        `${e.p999Ms.toFixed(3)} | ${e.maxMs.toFixed(3)} | ${e.p50FromDueMs.toFixed(3)} | ${e.p99FromDueMs.toFixed(3)} | ${(e.sourceBackpressure * 100).toFixed(1)}% |`,
+        (e.threads > 1 ? `${(e.crossedShare * 100).toFixed(0)}% | ${e.p50CrossMs.toFixed(3)} | ${e.p99CrossMs.toFixed(3)} | ` : '– | – | – | ') +
+        `${e.p999Ms.toFixed(3)} | ${e.maxMs.toFixed(3)} | ${e.p50FromDueMs.toFixed(3)} | ${e.p99FromDueMs.toFixed(3)} | ${(e.sourceBackpressure * 100).toFixed(1)}% | ${e.coresUsed.toFixed(2)} |`,
     );
   }
 }
