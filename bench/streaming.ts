@@ -28,7 +28,7 @@
 // records. CPU time is process.cpuUsage(): every thread of the process (workers and V8's GC helpers).
 //
 // Latency. `fromGenerator(Infinity, …, { ratePerSecond: 100_000 })` → keyBy('k') → reduce (running sum,
-// keeping the newest record's fields) → sink: at parallelism 1 on one thread, and at parallelism 2 on
+// keeping the newest record's fields) → sink: at parallelism 1 and 2 on one thread, and at parallelism 2 on
 // 2 workers (the keyBy exchange between the source on worker w and the reduce of the other worker
 // crosses threads for half of the records; the other half stays in the thread and passes batches
 // directly) with bufferTimeoutMs 0, 1 and 100. Each event carries `t` = performance.timeOrigin +
@@ -479,6 +479,7 @@ interface LatencyEntry extends LatencyRun {
 
 const LAT_CONFIGS: LatencyConfig[] = [
   { parallelism: 1, threads: 1, bufferTimeoutMs: null },
+  { parallelism: 2, threads: 1, bufferTimeoutMs: null },
   { parallelism: 2, threads: 2, bufferTimeoutMs: 0 },
   { parallelism: 2, threads: 2, bufferTimeoutMs: 1 },
   { parallelism: 2, threads: 2, bufferTimeoutMs: 100 },
@@ -671,7 +672,7 @@ if (lt.length > 0) {
   lines.push('');
   lines.push(
     `**Latency** at ${RATE.toLocaleString('en')} events/s: \`fromGenerator(Infinity, …, { ratePerSecond: ${RATE} })\` → keyBy(k) → reduce (running sum) → sink, batchSize 1024 (default); ` +
-      'parallelism 1 on the calling thread, and parallelism 2 on 2 workers, where the keyBy exchange sends about half of the records to the other worker through a credit-based network channel ' +
+      'parallelism 1 and 2 on the calling thread, and parallelism 2 on 2 workers, where the keyBy exchange sends about half of the records to the other worker through a credit-based network channel ' +
       '(the other half stays in its thread; channels within a thread pass batches at once and ignore the buffer timeout — hence "–" for one thread). ' +
       `${LAT_SECONDS} s per run from the moment every sink subtask has had an event (both workers running), then cancelled; events created in its first ${WARMUP_S} s are not counted; median over ${LAT_REPS} interleaved runs of each run's percentile. ` +
       'p50/p99 = the sink\'s time when it gets the event − the event\'s creation time in the generator, both `performance.timeOrigin + performance.now()` taken in the threads where they run ' +
