@@ -452,7 +452,12 @@ function joinedNames(left: readonly string[], right: readonly string[]): { left:
 function projected(s: Schema, keys: readonly string[], keep: readonly string[], operator: string, which: string): Schema {
   if (!Array.isArray(keep)) throw new JobDefinitionError(`${operator}: with(fn, { ${which} }) expects an array of field names`, { operator });
   checkFields(s, keep, operator, `${which} field`);
-  const wanted = new Set([...keys, ...keep]);
+  return narrowed(s, new Set([...keys, ...keep]));
+}
+
+/** The fields of `s` in `wanted`, in schema order (`s` itself when that is all of them). */
+function narrowed(s: Schema, wanted: ReadonlySet<string>): Schema {
+  if (s.names.every((n) => wanted.has(n))) return s;
   const fields: Fields = {};
   s.names.forEach((n, i) => {
     if (wanted.has(n)) fields[n] = s.types[i]!;
@@ -494,7 +499,13 @@ function defineJoin(
   checkFields(rFull, rightKeys, baseName, 'right key');
   // a `with` projection: a side encodes its keys and the fields its function reads, nothing else
   const lSchema = project?.left !== undefined ? projected(lFull, leftKeys, project.left, baseName, 'left') : lFull;
-  const rSchema = project?.right !== undefined ? projected(rFull, rightKeys, project.right, baseName, 'right') : rFull;
+  // a semi / anti join emits left rows only: its right side encodes just its keys
+  const rSchema =
+    project?.right !== undefined
+      ? projected(rFull, rightKeys, project.right, baseName, 'right')
+      : type === 'semi' || type === 'anti'
+        ? narrowed(rFull, new Set(rightKeys))
+        : rFull;
   const lRead = new Set(project?.left ?? lFull.names);
   const rRead = new Set(project?.right ?? rFull.names);
 
@@ -708,6 +719,23 @@ export class GroupedStream<T, K extends keyof T> {
   }
 }
 
+/**
+ * The schema an aggregation's input is encoded with: its group fields and aggregated fields only (the
+ * rest is never encoded); one fixed-width field when it reads none (a global `count()`).
+ */
+function aggregateInput(schema: Schema, keys: readonly string[], aggs: readonly AggSpec[], output: Schema): Schema {
+  if (aggs.some((a) => typeof a.field === 'number')) return schema; // by position: the positions must stay
+  const used = new Set<string>([...keys, ...aggs.flatMap((a) => (typeof a.field === 'string' ? [a.field] : []))]);
+  if (used.size === 0) {
+    const fixed = schema.types.findIndex((ty) => ty.kind !== 'string' && ty.kind !== 'bytes' && ty.kind !== 'any');
+    used.add(schema.names[Math.max(0, fixed)]!);
+  }
+  const encoded = narrowed(schema, used);
+  // the aggregate's output depends on the fields it reads only; keep the whole input if not so
+  const out = aggregatePlan(encoded, keys, aggs).finalSchema;
+  return out.id === output.id && out.names.join() === output.names.join() ? encoded : schema;
+}
+
 /** Group fields by which a stream may be hashed (`any` values cannot be). */
 function hashableFields(s: Schema, fields: readonly string[]): string[] {
   return fields.filter((f) => s.types[s.indexOf(f)]!.kind !== 'any');
@@ -721,6 +749,7 @@ function defineGroupBy(stream: DataStream<any>, keys: readonly string[], aggs: r
   const schema = requireSchema(streamInfo(env, it), baseName, 'input');
   checkFields(schema, keys, baseName, 'group field');
   const output = withOperator(baseName, () => aggregatePlan(schema, keys, aggs).finalSchema);
+  const encoded = aggregateInput(schema, keys, aggs, output);
   const hashKeys = hashableFields(schema, keys);
   if (keys.length > 0 && hashKeys.length === 0) {
     throw new JobDefinitionError(`${baseName}: the group fields are all of type any, which cannot be hashed to partition the input`, { operator: baseName });
@@ -738,7 +767,7 @@ function defineGroupBy(stream: DataStream<any>, keys: readonly string[], aggs: r
     describe: () => `${baseName}(${what}${describeOneShip(strategy().ship)})`,
     factory: () => {
       strategy(); // a global aggregate set to parallelism > 1 fails here
-      return batchOperatorFactory({ weight: 1, minSegments: 5 }, (ref) => new BatchAggregateOperator({ settings, schema, keys, aggs, output }, ref));
+      return batchOperatorFactory({ weight: 1, minSegments: 5 }, (ref) => new BatchAggregateOperator({ settings, schema: encoded, keys, aggs, output }, ref));
     },
     ...(global ? { defaultParallelism: () => 1 } : {}),
   });

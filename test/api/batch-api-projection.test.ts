@@ -3,10 +3,12 @@
 // every join type that has `with` (hybrid hash and sort-merge, parallelism 1 and 2, nulls, a hot
 // key), a projected outer side that is missing is still null (also when the projection leaves only
 // nullable fields, and when it names no field at all), and naming an unknown field is a
-// JobDefinitionError. The types: a field not named is not on the record (checked by tsc).
+// JobDefinitionError. The types: a field not named is not on the record (checked by tsc). Also the
+// automatic projections: aggregates encode their group and aggregated fields only, semi / anti joins
+// the right side's keys only.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { configureBatchRuntime, JobDefinitionError, schema, StreamEnvironment, t, type JoinHints } from '../../src/index.ts';
+import { configureBatchRuntime, count, JobDefinitionError, schema, StreamEnvironment, sum, t, type JoinHints } from '../../src/index.ts';
 import { batchCleanupSettled } from '../../src/operators/batch/batch-operators.ts';
 import { forSeeds } from '../reference/random.ts';
 
@@ -105,6 +107,37 @@ test('with(fn, fields): a missing outer side is null also when its projection is
       { x: null, y: {} },
       { x: null, y: {} },
     ]), `empty projection p=${p}`);
+  }
+  await batchCleanupSettled();
+});
+
+test('aggregates and semi / anti joins encode only the fields they read (a wrong value elsewhere is never looked at)', async () => {
+  const S = schema({ k: t.i64(), v: t.f64(), junk: t.string() });
+  // `junk` does not hold strings: encoding it would be a FieldValueError
+  const rows = Array.from({ length: 5000 }, (_, i) => ({ k: i % 7, v: i / 2, junk: i as unknown as string }));
+  const keys = [{ k: 1, junk: 5 as unknown as string, v: 0 }, { k: 3, junk: null as unknown as string, v: 0 }];
+  for (const p of [1, 2]) {
+    const e = env(p, '8mb');
+    const s = e.fromCollection(rows).withSchema(S);
+    const k = e.fromCollection(keys).withSchema(S);
+    const agg = s.groupBy('k').aggregate({ n: count(), total: sum('v') }).collect();
+    const all = s.groupBy().aggregate({ n: count() }).collect();
+    // the left side of a semi / anti join is emitted whole: it is encoded whole
+    const l = e.fromCollection(rows.map((r) => ({ ...r, junk: 'ok' }))).withSchema(S);
+    const semi = l.semiJoin(k).where('k').equalTo('k').map((r) => r.k).collect();
+    const anti = l.antiJoin(k).where('k').equalTo('k').map((r) => r.k).collect();
+    await e.execute();
+    const want = new Map<number, { n: number; total: number }>();
+    for (const r of rows) {
+      const g = want.get(r.k) ?? { n: 0, total: 0 };
+      g.n++;
+      g.total += r.v;
+      want.set(r.k, g);
+    }
+    assert.equal(new Map(agg.results.map((g) => [g.k, { n: g.n, total: g.total }])), want, `aggregate p=${p}`);
+    assert.equal(all.results, [{ n: rows.length }], `global count p=${p}`);
+    assert.is(semi.results.length, rows.filter((r) => r.k === 1 || r.k === 3).length, `semi p=${p}`);
+    assert.is(anti.results.length, rows.filter((r) => r.k !== 1 && r.k !== 3).length, `anti p=${p}`);
   }
   await batchCleanupSettled();
 });
