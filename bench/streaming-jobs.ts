@@ -37,7 +37,7 @@ export type Workload = 'pass-through' | 'keyed-sum';
 
 /** Most sink subtasks a stats buffer has room for. */
 export const MAX_SUBTASKS = 8;
-/** Float64 slots per sink subtask in a stats buffer: n, sum, open time, open CPU µs, close time, close CPU µs, max. */
+/** Float64 slots per sink subtask in a stats buffer: n, sum, open time, open CPU µs, close time, close CPU µs, max (or a second sum). */
 const SLOTS = 7;
 
 /** A stats buffer of a throughput or group-by run. */
@@ -52,7 +52,7 @@ export function throughputStats(): SharedArrayBuffer {
  * afterStart) to the last sink close. Starting at the first open would count the other worker's
  * module loading (`openSkewMs` tells how far apart the opens were).
  */
-export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; max: number; seconds: number; cpuSeconds: number; openSkewMs: number } {
+export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number): { check: string; max: number; sum2: number; seconds: number; cpuSeconds: number; openSkewMs: number } {
   const f = new Float64Array(buf);
   let n = 0;
   let sum = 0;
@@ -70,8 +70,12 @@ export function readThroughputStats(buf: SharedArrayBuffer, parallelism: number)
     if (f[b + 4]! > close) [close, closeCpu] = [f[b + 4]!, f[b + 5]!];
   }
   let max = 0;
-  for (let s = 0; s < parallelism; s++) max = Math.max(max, f[s * SLOTS + 6]!);
-  return { check: `${n}|${sum}`, max, seconds: (close - open) / 1000, cpuSeconds: (closeCpu - openCpu) / 1e6, openSkewMs: open - firstOpen };
+  let sum2 = 0;
+  for (let s = 0; s < parallelism; s++) {
+    max = Math.max(max, f[s * SLOTS + 6]!);
+    sum2 += f[s * SLOTS + 6]!;
+  }
+  return { check: `${n}|${sum}`, max, sum2, seconds: (close - open) / 1000, cpuSeconds: (closeCpu - openCpu) / 1e6, openSkewMs: open - firstOpen };
 }
 
 const cpuMicros = (): number => {
@@ -80,10 +84,11 @@ const cpuMicros = (): number => {
 };
 
 /**
- * A sink that counts its records, sums `sumOf(record)` and keeps the largest `maxOf(record)` per
- * subtask, and notes the time and the process's CPU time when it opens and closes, into `stats`.
+ * A sink that counts its records, sums `sumOf(record)` and keeps the largest `maxOf(record)` (or,
+ * with `second: 'sum'`, its sum) per subtask, and notes the time and the process's CPU time when it
+ * opens and closes, into `stats`.
  */
-function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: (r: T) => number) {
+function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: (r: T) => number, second: 'max' | 'sum' = 'max') {
   const f = new Float64Array(stats);
   const n = new Array<number>(MAX_SUBTASKS).fill(0);
   const sum = new Array<number>(MAX_SUBTASKS).fill(0);
@@ -102,7 +107,8 @@ function statsSink<T>(stats: SharedArrayBuffer, sumOf: (r: T) => number, maxOf: 
       n[s] = n[s]! + 1;
       sum[s] = sum[s]! + sumOf(r);
       const m = maxOf(r);
-      if (m > max[s]!) max[s] = m;
+      if (second === 'sum') max[s] = max[s]! + m;
+      else if (m > max[s]!) max[s] = m;
     },
     close(ctx: { subtaskIndex: number }) {
       const s = ctx.subtaskIndex;
@@ -200,6 +206,50 @@ export const groupByJob = defineJob(
     }
   },
   { name: 'bench groupby' },
+);
+
+export interface JoinParams {
+  /** Probe rows p(k = h(i) mod buildRows, pv = i mod 1000). */
+  rows: number;
+  /** Build rows b(k = j, bv = j mod 1000). */
+  buildRows: number;
+  stats: SharedArrayBuffer;
+}
+
+/**
+ * The batch bench's join (bench/batch/data.ts: every probe row matches one build row; SELECT count(*),
+ * sum(pv), sum(bv) FROM p JOIN b USING (k)) through the DataStream batch API, runtimeMode 'batch':
+ * probe.join(build).where('k').equalTo('k').with((l, r) => ({ pv, bv }), projection) → sink (count,
+ * sum of pv, sum of bv).
+ */
+export const joinJob = defineJob(
+  import.meta.url,
+  (env, p: JoinParams) => {
+    const parallelism = env.getParallelism();
+    const probe = env
+      .fromGenerator(
+        p.rows,
+        afterStart(p.stats, parallelism, function probe(i: number) {
+          return { k: h(i) % p.buildRows, pv: i % 1000 };
+        }),
+      )
+      .withSchema(schema({ k: t.i64(), pv: t.i64() }));
+    const build = env
+      .fromGenerator(
+        p.buildRows,
+        afterStart(p.stats, parallelism, function build(j: number) {
+          return { k: j, bv: j % 1000 };
+        }),
+      )
+      .withSchema(schema({ k: t.i64(), bv: t.i64() }));
+    probe
+      .join(build)
+      .where('k')
+      .equalTo('k')
+      .with((l: { pv: number }, r: { bv: number }) => ({ pv: l.pv, bv: r.bv }), { left: ['pv'], right: ['bv'] })
+      .addSink(statsSink(p.stats, (r: { pv: number; bv: number }) => Number(r.pv), (r) => Number(r.bv), 'sum'));
+  },
+  { name: 'bench join' },
 );
 
 export interface LatEv extends Ev {

@@ -5,7 +5,7 @@
 // and the streaming section of bench/RESULTS.md. The Sluice jobs are in bench/streaming-jobs.ts.
 //
 //   node --expose-gc --import tsx bench/streaming.ts [--events-pass 5000000] [--events-keyed 1000000] [--keys 10000]
-//       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--batch-rows 1000000] [--batch-groups 10000] [--batch-reps 3]
+//       [--reps 5] [--latency-seconds 4] [--latency-reps 3] [--batch-rows 1000000] [--batch-groups 10000] [--batch-build-rows 100000] [--batch-reps 3]
 //       [--rate 100000] [--only throughput,latency,batch] [--no-write]
 //   make bench-streaming
 //
@@ -41,14 +41,17 @@
 // origin estimated per source subtask as the smallest (created − index / rate) — a lower bound, exact
 // when some event was created the moment it was due.
 //
-// Batch. The batch bench's groupby (bench/batch/data.ts formulas; at its scale 0.1 by default: 1M rows
-// into 10k keys) through the DataStream batch API (groupByJob in bench/streaming-jobs.ts: generator →
-// withSchema → groupBy('k').aggregate({ s: sum('v'), c: count() }) → sink, runtimeMode 'batch') at
-// parallelism 1 and 2 on one thread and parallelism 2 on 2 workers, against native DuckDB (the batch
-// bench's entry, bench/batch/duckdb.ts, in this process) with 1 and 2 threads. Not like for like:
-// DuckDB's time starts with the rows loaded in a table, Sluice's job generates its rows as JS objects
-// and encodes them into binary rows, so "groupby-scan" (the same job without the group-by) times the
-// generation alone. Both must produce the batch bench's check string.
+// Batch. The batch bench's groupby and join (bench/batch/data.ts formulas; at its scale 0.1 by
+// default: 1M rows into 10k keys; 1M probe rows × 100k build rows) through the DataStream batch API
+// (bench/streaming-jobs.ts, runtimeMode 'batch': groupByJob = generator → withSchema →
+// groupBy('k').aggregate({ s: sum('v'), c: count() }) → sink; joinJob = probe.join(build).where('k')
+// .equalTo('k').with((l, r) => ({ pv, bv }), projection) → sink) at parallelism 1 and 2 on one thread
+// and parallelism 2 on 2 workers, against native DuckDB (the batch bench's entry, bench/batch/duckdb.ts,
+// in this process) with 1 and 2 threads. Not like for like: DuckDB's time starts with the rows loaded
+// in a table, Sluice's jobs generate their rows as JS objects and encode them into binary rows, so
+// "groupby-scan" (the group-by job without the group-by) times the generation of 1M rows alone. Every
+// entry must produce the batch bench's check string. (sort and external sort: not here — the
+// DataStream API has sortPartition, a sort within each partition, not a global sort at parallelism 2.)
 
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -62,6 +65,7 @@ import { runDuckdb } from './batch/duckdb.ts';
 import {
   absNow,
   groupByJob,
+  joinJob,
   latencyJob,
   latencyStats,
   latencyViews,
@@ -91,6 +95,7 @@ const LAT_SECONDS = Number(arg('latency-seconds') ?? 4);
 const LAT_REPS = Number(arg('latency-reps') ?? 3);
 const BATCH_ROWS = Number(arg('batch-rows') ?? 1_000_000);
 const BATCH_GROUPS = Number(arg('batch-groups') ?? 10_000);
+const BATCH_BUILD = Number(arg('batch-build-rows') ?? 100_000);
 const BATCH_REPS = Number(arg('batch-reps') ?? 3);
 const ONLY = arg('only');
 const wanted = (part: string): boolean => ONLY === undefined || ONLY.split(',').includes(part);
@@ -530,9 +535,9 @@ async function latency(): Promise<LatencyEntry[]> {
   });
 }
 
-// ── batch: the groupby of the batch bench on workers vs DuckDB ──────────────────────────────────
+// ── batch: the groupby and join of the batch bench on workers vs DuckDB ──────────────────────────────────
 interface BatchConfig {
-  workload: 'groupby' | 'groupby-scan';
+  workload: 'groupby' | 'groupby-scan' | 'join';
   engine: 'sluice' | 'duckdb';
   parallelism: number;
   threads: number;
@@ -564,20 +569,25 @@ function scanCheck(rows: number): string {
 async function batchRun(cfg: BatchConfig): Promise<{ seconds: number; cpuSeconds?: number; totalSeconds?: number; check: string }> {
   gc();
   if (cfg.engine === 'duckdb') {
-    const o: BatchBenchOptions = { workload: 'groupby', rows: BATCH_ROWS, buildRows: 0, groups: BATCH_GROUPS, budgetBytes: 0, threads: cfg.threads, tmpDir: tmpdir() };
+    const o: BatchBenchOptions = {
+      workload: cfg.workload === 'join' ? 'join' : 'groupby',
+      rows: BATCH_ROWS,
+      buildRows: BATCH_BUILD,
+      groups: BATCH_GROUPS,
+      budgetBytes: 0,
+      threads: cfg.threads,
+      tmpDir: tmpdir(),
+    };
     return runDuckdb(BATCH_ROWS, o);
   }
   const stats = throughputStats();
   const t0 = performance.now();
-  await groupByJob.run({
-    workers: cfg.threads,
-    environment: { parallelism: cfg.parallelism, runtimeMode: 'batch' },
-    params: { rows: BATCH_ROWS, groups: BATCH_GROUPS, aggregate: cfg.workload === 'groupby', stats },
-    jobName: `bench ${cfg.workload} p${cfg.parallelism} t${cfg.threads}`,
-  });
+  const run = { workers: cfg.threads, environment: { parallelism: cfg.parallelism, runtimeMode: 'batch' as const }, jobName: `bench ${cfg.workload} p${cfg.parallelism} t${cfg.threads}` };
+  if (cfg.workload === 'join') await joinJob.run({ ...run, params: { rows: BATCH_ROWS, buildRows: BATCH_BUILD, stats } });
+  else await groupByJob.run({ ...run, params: { rows: BATCH_ROWS, groups: BATCH_GROUPS, aggregate: cfg.workload === 'groupby', stats } });
   const totalSeconds = (performance.now() - t0) / 1000;
   const r = readThroughputStats(stats, cfg.parallelism);
-  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, totalSeconds, check: `${r.check}|${r.max}` };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, totalSeconds, check: `${r.check}|${cfg.workload === 'join' ? r.sum2 : r.max}` };
 }
 
 async function batch(): Promise<BatchEntry[]> {
@@ -589,10 +599,16 @@ async function batch(): Promise<BatchEntry[]> {
     { workload: 'groupby', engine: 'duckdb', parallelism: 2, threads: 2 },
     { workload: 'groupby-scan', engine: 'sluice', parallelism: 1, threads: 1 },
     { workload: 'groupby-scan', engine: 'sluice', parallelism: 2, threads: 2 },
+    { workload: 'join', engine: 'sluice', parallelism: 1, threads: 1 },
+    { workload: 'join', engine: 'sluice', parallelism: 2, threads: 1 },
+    { workload: 'join', engine: 'sluice', parallelism: 2, threads: 2 },
+    { workload: 'join', engine: 'duckdb', parallelism: 1, threads: 1 },
+    { workload: 'join', engine: 'duckdb', parallelism: 2, threads: 2 },
   ];
   const want = {
     groupby: expectedCheck({ workload: 'groupby', rows: BATCH_ROWS, buildRows: 0, groups: BATCH_GROUPS, budgetBytes: 0, threads: 1, tmpDir: '' }),
     'groupby-scan': scanCheck(BATCH_ROWS),
+    join: expectedCheck({ workload: 'join', rows: BATCH_ROWS, buildRows: BATCH_BUILD, groups: 0, budgetBytes: 0, threads: 1, tmpDir: '' }),
   };
   const rs: { seconds: number; cpuSeconds?: number; totalSeconds?: number }[][] = configs.map(() => []);
   for (let r = -1; r < BATCH_REPS; r++) {
@@ -694,14 +710,16 @@ if (lt.length > 0) {
   }
 }
 if (bt.length > 0) {
-  const duck2 = bt.find((e) => e.workload === 'groupby' && e.engine === 'duckdb' && e.threads === 2)!;
+  const duck2 = (w: BatchConfig['workload']) => bt.find((e) => e.workload === w && e.engine === 'duckdb' && e.threads === 2);
   lines.push('');
   lines.push(
-    `**Batch: the batch bench's groupby** (${BATCH_ROWS.toLocaleString('en')} rows → ${BATCH_GROUPS.toLocaleString('en')} keys, \`GROUP BY k: sum(v), count(*)\`, bench/batch/data.ts) ` +
-      'through the DataStream batch API: `fromGenerator(rows) → withSchema → groupBy(\'k\').aggregate({ s: sum(\'v\'), c: count() }) → sink` with runtimeMode \'batch\' (groupByJob in bench/streaming-jobs.ts), ' +
+    `**Batch: the batch bench's groupby and join** (groupby: ${BATCH_ROWS.toLocaleString('en')} rows → ${BATCH_GROUPS.toLocaleString('en')} keys, \`GROUP BY k: sum(v), count(*)\`; ` +
+      `join: ${BATCH_ROWS.toLocaleString('en')} probe rows × ${BATCH_BUILD.toLocaleString('en')} build rows, every probe row matching once, \`count(*), sum(pv), sum(bv)\`; bench/batch/data.ts) ` +
+      'through the DataStream batch API with runtimeMode \'batch\' (bench/streaming-jobs.ts): `fromGenerator(rows) → withSchema → groupBy(\'k\').aggregate({ s: sum(\'v\'), c: count() }) → sink` and ' +
+      '`probe.join(build).where(\'k\').equalTo(\'k\').with((l, r) => ({ pv, bv }), { left: [\'pv\'], right: [\'bv\'] }) → sink` (the planner broadcasts the build side at parallelism 2), ' +
       'against native DuckDB (the batch bench\'s entry, in this process) with 1 and 2 threads. ' +
       `Median of ${BATCH_REPS} interleaved repetitions after one untimed warm-up of each. Sluice seconds = the job window (last sink open → last sink close); DuckDB = its timed query (rows already in a table) plus the check query. ` +
-      '**Not like for like**: Sluice\'s job also generates its rows as JS objects and encodes them into binary rows; "groupby-scan" is the same job without the group-by (generation alone). ' +
+      '**Not like for like**: Sluice\'s jobs also generate their rows as JS objects and encode them into binary rows, and the join hands 1M joined records to its sink; "groupby-scan" is the group-by job without the group-by (generating 1M rows alone). ' +
       'Every entry produced the batch bench\'s check string. "vs DuckDB 2t" = seconds ÷ DuckDB 2-thread seconds (lower is better).',
   );
   lines.push('');
@@ -709,8 +727,8 @@ if (bt.length > 0) {
   lines.push('|---|---:|---|---:|---|---:|---:|---:|---:|');
   for (const e of bt) {
     lines.push(
-      `| ${e.workload} | ${e.events.toLocaleString('en')} | ${e.engine} | ${e.parallelism} | ${e.engine === 'duckdb' ? `${e.threads}` : threadsOf(e.threads)} | ${e.seconds.toFixed(3)} | ` +
-        `${e.cpuSeconds?.toFixed(3) ?? '–'} | ${e.totalSeconds?.toFixed(3) ?? '–'} | ${e.workload === 'groupby' ? `${(e.seconds / duck2.seconds).toFixed(1)}×` : '–'} |`,
+      `| ${e.workload} | ${e.events.toLocaleString('en')}${e.workload === 'join' ? ` × ${BATCH_BUILD.toLocaleString('en')}` : ''} | ${e.engine} | ${e.parallelism} | ${e.engine === 'duckdb' ? `${e.threads}` : threadsOf(e.threads)} | ${e.seconds.toFixed(3)} | ` +
+        `${e.cpuSeconds?.toFixed(3) ?? '–'} | ${e.totalSeconds?.toFixed(3) ?? '–'} | ${duck2(e.workload) ? `${(e.seconds / duck2(e.workload)!.seconds).toFixed(1)}×` : '–'} |`,
     );
   }
 }
@@ -740,6 +758,7 @@ if (WRITE) {
         latencyReps: LAT_REPS,
         batchRows: BATCH_ROWS,
         batchGroups: BATCH_GROUPS,
+        batchBuildRows: BATCH_BUILD,
         batchReps: BATCH_REPS,
         entries: [...tp, ...lt, ...bt],
       },
