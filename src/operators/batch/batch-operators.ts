@@ -19,6 +19,7 @@
 import { SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import type { AggSpec } from '../../../bindings/aggregate.ts';
 import { loadKernels, type KeyRef, type Kernels } from '../../../bindings/kernels.ts';
+import { BatchReader } from '../../core/batch-reader.ts';
 import { BatchWriter, encodeBatch } from '../../core/batch-writer.ts';
 import { JobDefinitionError, SluiceError } from '../../core/errors.ts';
 import type { Schema } from '../../core/schema.ts';
@@ -231,7 +232,8 @@ class RecordEncoder {
 
 /**
  * One input of a join, held until the other has ended too: encoded batches in the JS heap up to
- * `capBytes`, the rest appended to a spill file. Read back once, in arrival order.
+ * `capBytes`, the rest appended to a spill file. Read back once, in arrival order; the batches read
+ * from the file are validated (BatchReader) before they are handed on, as the join takes them trusted.
  */
 class InputBuffer {
   private heap: Uint8Array[] = [];
@@ -243,6 +245,8 @@ class InputBuffer {
     private readonly capBytes: number,
     private readonly store: SpillStore,
     private readonly name: string,
+    private readonly schema: Schema,
+    private readonly ctx: { operator: string; subtask: number },
   ) {}
 
   async add(batches: readonly Uint8Array[]): Promise<void> {
@@ -272,7 +276,14 @@ class InputBuffer {
       this.heapBytes -= b.length;
       yield b;
     }
-    if (this.file) yield* this.file.read();
+    if (this.file) {
+      let reader: BatchReader | undefined;
+      for await (const b of this.file.read()) {
+        // the file was written by us, but a disk can corrupt it: the whole check, once, here
+        reader = reader ? reader.reset(b) : new BatchReader(this.schema, b, this.ctx);
+        yield b;
+      }
+    }
   }
 
   async dispose(): Promise<void> {
@@ -547,8 +558,9 @@ export class BatchJoinOperator extends BlockingBatchOperator {
 
   protected override async started(): Promise<void> {
     const cap = Math.max(SEGMENT_BYTES, Math.floor(this.budgetBytes / 2));
-    this.bufL = new InputBuffer(cap, this.store!, 'join-left-input');
-    this.bufR = new InputBuffer(cap, this.store!, 'join-right-input');
+    const ctx = { operator: this.operator, subtask: this.subtask };
+    this.bufL = new InputBuffer(cap, this.store!, 'join-left-input', this.cfg.left.schema, ctx);
+    this.bufR = new InputBuffer(cap, this.store!, 'join-right-input', this.cfg.right.schema, ctx);
   }
 
   private add(enc: RecordEncoder, side: 'left' | 'right', batch: readonly unknown[], firstIndex: number): void | Promise<void> {
@@ -576,7 +588,7 @@ export class BatchJoinOperator extends BlockingBatchOperator {
         await buf.seal();
       }
       const buildSide = c.buildSide === 'smaller' ? (this.bufL!.bytes < this.bufR!.bytes ? 'left' : 'right') : c.buildSide;
-      // the batches come from our own writer: trusted (the spilled ones are validated when read back)
+      // the batches come from our own writer: trusted (those read back from a spill file were validated by the InputBuffer)
       const left = { schema: c.left.schema, keys: c.left.keys, batches: this.bufL!.batches(), estimatedBytes: this.bufL!.bytes, trusted: true };
       const right = { schema: c.right.schema, keys: c.right.keys, batches: this.bufR!.batches(), estimatedBytes: this.bufR!.bytes, trusted: true };
       const common = { kernels: this.kernels!, spill: this.store!, type: c.type, left, right, buildSide, budgetBytes: this.budgetBytes, ...(this.reservation ? { reservation: this.reservation } : {}) };
