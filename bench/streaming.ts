@@ -18,11 +18,10 @@
 // `throughputJob.run({ workers, environment: { parallelism } })`: parallelism 1 and 2 on the calling
 // thread (workers: 1) and parallelism 2 on 2 workers. Its sinks note time and process CPU when they
 // open and close (in whichever thread they run; bench/streaming-jobs.ts), so a run has two windows:
-// "job" = last sink open → last sink close (the dataflow running once every thread is ready; on
-// workers the worker ready first may have run until its outputs to the other were full: at most ~10
-// network buffers of work, not counted), "total" = the parent's run() call
-// → its result (adds building the graph and, on workers, starting 2 worker threads that load the
-// modules). Peers do the same work with the same generator/map functions, on the main thread: `js` is
+// "job" = last sink open → last sink close (the dataflow running once every thread is ready: the
+// generators wait for every sink to open, see afterStart), "total" = the parent's run() call → its
+// result (adds building the graph and, on workers, starting 2 worker threads that load the modules).
+// Peers do the same work with the same generator/map functions, on the main thread: `js` is
 // one loop (a Map of accumulators for keyed-sum), `node-streams` a Readable → Transform → Writable
 // object-mode pipeline (one record per chunk), `node-streams-batched` the same moving arrays of 1,024
 // records. CPU time is process.cpuUsage(): every thread of the process (workers and V8's GC helpers).
@@ -653,7 +652,7 @@ const fmtM = (x: number) => (x / 1e6).toFixed(2);
 const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
 const threadsOf = (t: number) => (t === 1 ? '1 (calling)' : `${t} workers`);
 const lines: string[] = [];
-lines.push('## Streaming: throughput and latency');
+lines.push('## Streaming: throughput, latency, batch on workers');
 lines.push('');
 lines.push(
   `Command: \`make -o node_modules/.installed -o deps bench-streaming${args ? ` ARGS='${args}'` : ''}\` (= \`${cmd}\`), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ` +
