@@ -44,22 +44,33 @@ export function channelDescription(c: ExecutionChannel): string {
 const now: () => number = typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
 
 /**
- * Lets the event loop run (timers, I/O, messages) and comes back at once: a message to itself over a
- * fresh MessageChannel (closed on arrival, so it never keeps the process alive), not `setTimeout(0)`,
- * which hosts clamp to ≥ 1 ms (9–12% idle on CPU-bound jobs that yield every 10 ms).
+ * Lets the event loop run (I/O, messages, timers) and comes back soon: usually a message to itself over
+ * a fresh MessageChannel (closed on arrival, so it never keeps the process alive), since `setTimeout(0)`
+ * is clamped to ≥ 1 ms (9–12% idle on CPU-bound jobs that yield every 10 ms). But a message may come
+ * back before the host runs its timers (Deno), so at least every {@link TIMER_YIELD_MS} the yield is a
+ * `setTimeout(0)`: timers (user code, periodic watermarks) never starve.
  */
+const TIMER_YIELD_MS = 50;
+let lastTimerYield = 0;
+const timerYield = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 const yieldToEventLoop: () => Promise<void> =
   typeof MessageChannel === 'function'
-    ? () =>
-        new Promise((resolve) => {
+    ? () => {
+        const t = now();
+        if (t - lastTimerYield >= TIMER_YIELD_MS) {
+          lastTimerYield = t;
+          return timerYield();
+        }
+        return new Promise((resolve) => {
           const { port1, port2 } = new MessageChannel();
           port1.onmessage = () => {
             port1.close();
             resolve();
           };
           port2.postMessage(null);
-        })
-    : () => new Promise((resolve) => setTimeout(resolve, 0));
+        });
+      }
+    : timerYield;
 
 /**
  * Runs a job: every subtask becomes a task; each round, every source emits one batch and every other
