@@ -134,21 +134,21 @@ export class JobDefinition<P, R> {
       // a worker imported a module that also runs its job at the top level: only the parent runs it
       return new RunningJob(jobName, new Promise<JobResult>(() => undefined), () => undefined, () => [], undefined as R);
     }
-    const envOptions = options.environment ?? {};
-    const env = StreamEnvironment.create(envOptions);
-    const outputs = this.build(env, options.params as P);
-    const spawner = options.spawner ?? workersForRuntime();
     let workers = options.workers ?? 1;
     if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 1)) {
       throw new JobDefinitionError(`workers must be an integer >= 1 or 'auto', got ${String(workers)}`);
     }
+    const spawner = options.spawner ?? workersForRuntime();
     if (!spawner.supported) workers = 1;
+    const envOptions = options.environment ?? {};
+    if (workers !== 1 && envOptions.clock !== undefined) {
+      throw new JobDefinitionError('a job run on workers uses each worker\'s system clock: remove `clock` from the environment options, or run with workers: 1');
+    }
+    const env = StreamEnvironment.create(envOptions);
+    const outputs = this.build(env, options.params as P);
     if (workers === 1) {
       const client = env.executeAsync(jobName, { signal: options.signal });
       return new RunningJob(jobName, client.result, (reason) => client.cancel(reason), () => client.metrics(), outputs);
-    }
-    if (envOptions.clock !== undefined) {
-      throw new JobDefinitionError('a job run on workers uses each worker\'s system clock: remove `clock` from the environment options, or run with workers: 1');
     }
     const { graph, sinks } = env._prepare(jobName);
     const eg = buildExecutionGraph(graph);

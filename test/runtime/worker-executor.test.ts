@@ -7,7 +7,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JobCancelledError, JobDefinitionError, UserFunctionError } from '../../src/index.ts';
+import { JobCancelledError, JobDefinitionError, ManualClock, UserFunctionError } from '../../src/index.ts';
 import { workersForRuntime } from '../../src/platform/workers.ts';
 import { events, reference, sortWins } from '../fixtures/event-time.ts';
 import { endless, failing, nondeterministic, slowSink, windows, wordCount } from './worker-jobs.ts';
@@ -99,6 +99,30 @@ test('a builder that builds another graph in a worker is refused', async () => {
     assert.instance(e, JobDefinitionError);
     assert.match((e as Error).message, /different job graph/);
   }
+});
+
+test("workers: 'auto' runs on the cores there are (at most the widest parallelism), with the same result", async () => {
+  if (!supported) return;
+  const params = { words: 5000, keys: 31 };
+  const one = await wordCount.run({ params, environment: { parallelism: 2 } });
+  const auto = await wordCount.run({ params, workers: 'auto', environment: { parallelism: 2 } });
+  assert.equal(finalCounts(auto.outputs.counts.results), finalCounts(one.outputs.counts.results));
+});
+
+test('where the runtime has no workers (workerd), run() runs the job on the calling thread', async () => {
+  const spawner = { supported: false, reason: 'no threads here', spawn: () => Promise.reject(new Error('must not be called')) };
+  const { outputs } = await wordCount.run({ params: { words: 1000, keys: 7 }, workers: 2, environment: { parallelism: 2 }, spawner });
+  assert.is(outputs.counts.results.length, 1000);
+});
+
+test('bad worker counts and a ManualClock with workers are refused', async () => {
+  assert.throws(() => wordCount.start({ workers: 0 }), (e: unknown) => e instanceof JobDefinitionError);
+  assert.throws(() => wordCount.start({ workers: 1.5 }), (e: unknown) => e instanceof JobDefinitionError);
+  if (!supported) return;
+  assert.throws(
+    () => wordCount.start({ params: { words: 10, keys: 2 }, workers: 2, environment: { parallelism: 2, clock: new ManualClock(0) } }),
+    (e: unknown) => e instanceof JobDefinitionError && /clock/.test((e as Error).message),
+  );
 });
 
 test.run();
