@@ -3,7 +3,7 @@
 // punctuated, ingestion time, none), idleness, and the typed errors for bad timestamps. Also the
 // `Watermarker` the runtime runs per source split (the contract lives in runtime/watermark-valve.ts).
 
-import { SluiceError, previewValue, type ErrorContext } from '../core/errors.ts';
+import { SluiceError, previewRecord, previewValue, type ErrorContext } from '../core/errors.ts';
 import {
   MAX_WATERMARK,
   MIN_WATERMARK,
@@ -94,17 +94,6 @@ export class InvalidWatermarkError extends SluiceError {
   }
 }
 
-function previewRecord(record: unknown): string {
-  if (record !== null && typeof record === 'object' && !(record instanceof Uint8Array)) {
-    try {
-      const json = JSON.stringify(record);
-      if (json !== undefined) return json.length > 80 ? json.slice(0, 80) + '…' : json;
-    } catch {
-      // bigint or a cycle: fall through to the short form
-    }
-  }
-  return previewValue(record);
-}
 
 function checkMillis(what: string, ms: number, allowZero = true): number {
   if (!Number.isSafeInteger(ms) || ms < 0 || (!allowZero && ms === 0)) {

@@ -123,6 +123,19 @@ export class MemoryBudgetError extends SluiceError {
   }
 }
 
+/** A record for an error message: short JSON (≤ 80 characters) for objects, else {@link previewValue}. */
+export function previewRecord(record: unknown): string {
+  if (record !== null && typeof record === 'object' && !(record instanceof Uint8Array)) {
+    try {
+      const json = JSON.stringify(record);
+      if (json !== undefined) return json.length > 80 ? json.slice(0, 80) + '…' : json;
+    } catch {
+      // bigint or a cycle: the short form
+    }
+  }
+  return previewValue(record);
+}
+
 /** A short, safe rendering of an offending value for an error message. */
 export function previewValue(v: unknown): string {
   if (v === undefined) return 'undefined';

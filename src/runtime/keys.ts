@@ -1,7 +1,7 @@
 // Owns key extraction and key-group assignment of records, with the typed errors for records that
 // lack their key field or whose key cannot be hashed, and the check that routes such records aside.
 
-import { type ErrorContext, FieldValueError, JobDefinitionError, SluiceError, UserFunctionError, previewValue } from '../core/errors.ts';
+import { type ErrorContext, FieldValueError, JobDefinitionError, SluiceError, UserFunctionError, previewRecord, previewValue } from '../core/errors.ts';
 import { fmix32, hashJsKey, keyGroupOf } from '../core/hash.ts';
 import { HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
 import type { KeySelectorSpec } from '../graph/operator.ts';
@@ -78,19 +78,6 @@ function invalidKeyText(reason: InvalidKeyReason, key: unknown, cause: SluiceErr
   if (reason === 'missing-field') return cause.message.replace(/ \[.*\]$/, '');
   const thrown = cause instanceof UserFunctionError ? cause.cause : cause;
   return `the key selector threw: ${thrown instanceof Error ? thrown.message.replace(/ \[.*\]$/, '') : String(thrown)}`;
-}
-
-/** A record for a message: short JSON for objects, else `previewValue`. */
-function previewRecord(record: unknown): string {
-  if (record !== null && typeof record === 'object' && !(record instanceof Uint8Array)) {
-    try {
-      const json = JSON.stringify(record);
-      if (json !== undefined) return json.length > 80 ? json.slice(0, 80) + '…' : json;
-    } catch {
-      // bigint or a cycle: the short form
-    }
-  }
-  return previewValue(record);
 }
 
 /**
