@@ -16,6 +16,7 @@ import { NetworkBufferPool } from '../runtime/network/buffer-pool.ts';
 import { connectReceiver, connectSender } from '../runtime/network/credit-channel.ts';
 import { RemoteInputChannel, RemoteOutputs } from '../runtime/remote-channel.ts';
 import type { Task } from '../runtime/task.ts';
+import { batchCleanupSettled } from '../operators/batch/batch-operators.ts';
 import { StreamEnvironment, type EnvironmentOptions } from './environment.ts';
 import { loadDefinition } from './job-definition.ts';
 
@@ -88,8 +89,10 @@ try {
     });
   } catch (e) {
     for (const ch of inputs) ch.cancel();
+    await batchCleanupSettled(); // spill files of the closed operators are gone before the parent terminates us
     throw e;
   }
+  await batchCleanupSettled();
   clearInterval(metricsTimer);
   post({ type: 'done', durationMs: result.durationMs, operators: [...result.operators], collected: sinks.map((s) => s.collected ?? null) });
 } catch (e) {

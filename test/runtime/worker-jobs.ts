@@ -1,7 +1,7 @@
 // Owns the jobs of the worker-executor tests (worker-executor.test.ts): defined with defineJob in a
 // module of their own so that each worker thread can import it and build the same job.
 
-import { defineJob, WatermarkStrategy } from '../../src/index.ts';
+import { count, defineJob, schema, sum, t, WatermarkStrategy } from '../../src/index.ts';
 import { type Ev, events, windowSum } from '../fixtures/event-time.ts';
 
 export { events, rng, W as WINDOW, type Ev, type WinOut } from '../fixtures/event-time.ts';
@@ -69,3 +69,22 @@ export const nondeterministic = defineJob(import.meta.url, (env) => ({
     .setParallelism(1 + Math.floor(Math.random() * 1e9) % 97)
     .collect(),
 }));
+
+/**
+ * A batch group-by on workers with a small managed-memory budget (it spills), optionally followed by a
+ * map that fails on one group (to check that a failing worker leaves no spill files behind).
+ */
+export const spillingGroupBy = defineJob(import.meta.url, (env, p: { rows: number; keys: number; failOn?: number }) => {
+  const rows = env
+    .fromGenerator(p.rows, (i) => ({ k: (i * 7919) % p.keys, v: i % 1000, pad: `row ${i}`.padEnd(64, '.') }))
+    .withSchema(schema({ k: t.i64(), v: t.i64(), pad: t.string() }));
+  const totals = rows.groupBy('k').aggregate({ n: count(), total: sum('v') });
+  return {
+    out: totals
+      .map(function check(r) {
+        if (r.k === p.failOn) throw new Error(`group ${r.k} is cursed`);
+        return r;
+      })
+      .collect(),
+  };
+});
