@@ -104,6 +104,11 @@ export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
   /** Whether end-of-input was pushed; nothing may follow it. */
   ended = false;
   private listeners: (() => void)[] = [];
+  /**
+   * Set by the consuming task: called when a push makes an empty channel non-empty, so that an
+   * executor asleep while its producer was busy (a chunked emit from an async call) runs the consumer.
+   */
+  onAvailable: (() => void) | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -116,7 +121,9 @@ export class Channel<T = unknown> implements InputChannel<T>, OutputChannel<T> {
     if (this.ended) throw new Error(`internal: event after end-of-input on channel ${this.description}`);
     if (ev.kind === 'data') this.bufferedRecords += ev.batch.length;
     else if (ev.kind === 'end-of-input') this.ended = true;
+    const wasEmpty = this.head >= this.events.length;
     this.events.push(ev);
+    if (wasEmpty && this.onAvailable !== undefined) this.onAvailable();
   }
 
   /** The next event, or undefined if none is buffered. */

@@ -362,7 +362,8 @@ export class Task {
     this.head = this.operators[0]!;
     this.reader = this.head.node.source?.createReader(subtask.index, v.parallelism);
     this.inputIndex = subtask.inputs.map((c) => c.edge.inputIndex);
-    for (const ch of inputs) if (ch.external !== undefined) ch.onAvailable = () => this.onWake();
+    // every input wakes the task when it gets events: another thread, I/O, or a busy task of this thread
+    for (const ch of inputs) ch.onAvailable = () => this.onWake();
     this.valve =
       inputs.length > 0
         ? new WatermarkValve(inputs.length, {

@@ -8,6 +8,8 @@ import { Channel, END_OF_INPUT } from '../../src/runtime/channel.ts';
 import { HeapKeyedState, stateKeyOf } from '../../src/runtime/keyed-state.ts';
 import { KeyGroupAssigner } from '../../src/runtime/keys.ts';
 import { RecordWriter } from '../../src/runtime/record-writer.ts';
+import { addOperatorTo } from '../../src/api/datastream.ts';
+import type { Output, StreamOperator } from '../../src/graph/operator.ts';
 
 test('channel: FIFO of data batches then end-of-input; nothing after it', () => {
   const ch = new Channel<number>(0, 't');
@@ -101,6 +103,26 @@ test('the executor yields to the event loop during a long job', async () => {
   }
   assert.is(out.results.length, 300_000);
   if (Date.now() - t0 > 50) assert.ok(ticks > 0, 'timers ran while the job was running');
+});
+
+test('an operator emitting a large result in chunks from an async endInput (Output.flush) feeds a bounded consumer to the end', async () => {
+  // the chunks fill the bounded channel to the next task; flush() waits for room, so the consumer
+  // must run while the producer's step is suspended (the executor must not sleep through the pushes)
+  const env = StreamEnvironment.create({ parallelism: 1, batchSize: 16 });
+  const src = env.fromCollection([1, 2, 3]);
+  class Burst implements StreamOperator<number, number> {
+    processBatch(): void {}
+    async endInput(out: Output<number>): Promise<void> {
+      for (let chunk = 0; chunk < 50; chunk++) {
+        for (let i = 0; i < 100; i++) out.push(chunk * 100 + i);
+        await out.flush?.();
+      }
+    }
+  }
+  const burst = addOperatorTo<number>(env, 'Burst', () => new Burst(), { input: src.transformation });
+  const got = await burst.rebalance().map((x) => x).executeAndCollect();
+  assert.is(got.length, 5000);
+  assert.equal(got, Array.from({ length: 5000 }, (_, i) => i));
 });
 
 test.run();

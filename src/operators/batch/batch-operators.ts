@@ -464,10 +464,7 @@ export const FLUSH_MIN_ROWS = 256;
  * of a `reuseOutput` producer are read in time; once at least {@link FLUSH_MIN_ROWS} rows are pending
  * they are flushed downstream (awaited: the flush waits while the task's outputs are over their
  * bound). Stops when `stopped()` turns true.
- *
- * After each flush the executor is woken (`ctx.track` of a settled promise): the records it sent into
- * a channel arrive while this task's step is suspended, and an executor asleep at that moment would
- * not run their consumer, whose draining the flush's backpressure wait needs (a lost wake-up).
+ * (A push into a channel wakes its consumer's task, so the consumer drains while this step waits.)
  */
 async function emitBatches(
   batches: AsyncIterable<Uint8Array>,
@@ -475,7 +472,6 @@ async function emitBatches(
   out: Output,
   emit: (a: any, b: any) => void,
   stopped: () => boolean,
-  ctx: OperatorContext,
 ): Promise<void> {
   const flushable = out as FlushableOutput;
   let pending = 0;
@@ -485,7 +481,6 @@ async function emitBatches(
     if (pending >= FLUSH_MIN_ROWS && flushable.flush !== undefined) {
       pending = 0;
       const r = flushable.flush();
-      ctx.track(Promise.resolve());
       if (r !== undefined) await r;
     }
   }
@@ -608,7 +603,7 @@ export class BatchJoinOperator extends BlockingBatchOperator {
         throw new SluiceError(`${this.operator}: join output ${join.schema} differs from the planned ${c.output}`, { domain: 'internal' });
       }
       const { decoder, emit } = this.emitter(out);
-      await emitBatches(join, decoder, out, emit, () => this.closed, this.ctx!);
+      await emitBatches(join, decoder, out, emit, () => this.closed);
     });
   }
 
@@ -734,7 +729,7 @@ export class BatchAggregateOperator extends BlockingBatchOperator {
       const batches = (async function* () {
         for (let r = await first; !r.done; r = await results.next()) yield r.value;
       })();
-      await emitBatches(batches, rowsDecoder(this.cfg.output, this.ctx!), out, (row) => out.push(row), () => this.closed, this.ctx!);
+      await emitBatches(batches, rowsDecoder(this.cfg.output, this.ctx!), out, (row) => out.push(row), () => this.closed);
     });
   }
 
@@ -805,7 +800,7 @@ export class BatchSortOperator extends BlockingBatchOperator {
       const rest: Uint8Array[] = [];
       this.enc!.flush(rest);
       await this.feed(rest);
-      await emitBatches(this.sorter!.sorted(), rowsDecoder(this.cfg.schema, this.ctx!), out, (row) => out.push(row), () => this.closed, this.ctx!);
+      await emitBatches(this.sorter!.sorted(), rowsDecoder(this.cfg.schema, this.ctx!), out, (row) => out.push(row), () => this.closed);
     });
   }
 
