@@ -31,6 +31,8 @@ import {
   sortPartitionStream,
   topNStream,
   withSchemaOf,
+  type AggregateSpec,
+  type AggregateValue,
   type GroupedStream,
   type JoinBuilder,
   type JoinHints,
@@ -596,6 +598,23 @@ export class KeyedStream<T, K> extends DataStream<T> {
       tag: tag.id,
     }));
     return new DataStream<X>(this.env, sides.length === 1 ? sides[0]! : unionOf(this.env, sides));
+  }
+
+  /**
+   * Batch aggregation per key: one record per key with the key field and the aggregates, as
+   * `groupBy(field).aggregate(spec)` on this keyBy's partitioning (no second exchange). Needs a key
+   * field (`keyBy('field')`, not a selector function) and a schema (`withSchema`, or a file source's).
+   * @example orders.keyBy('user').aggregate({ n: count(), total: sum('amount') })
+   */
+  aggregate<S extends AggregateSpec<T>>(spec: S): SingleOutputStreamOperator<{ [field: string]: unknown } & { [P in keyof S]: AggregateValue<T, S[P]> }> {
+    const field = this.keySelector.field;
+    if (field === undefined) {
+      throw new JobDefinitionError(
+        `aggregate on a keyed stream needs a key field (keyBy('field')), not a key selector function (${this.keySelector.description}): use groupBy(...fields).aggregate(...)`,
+        { operator: `KeyBy(${this.keySelector.description})` },
+      );
+    }
+    return this.groupBy(field as KeyField<T>).aggregate(spec) as SingleOutputStreamOperator<any>;
   }
 
   /** Adds a rolling keyed aggregate (reduce, sum, min, max, minBy, maxBy). Not `aggregate`: that name is the batch API's. */
