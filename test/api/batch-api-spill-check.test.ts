@@ -8,7 +8,8 @@ import { configureBatchRuntime, schema, StreamEnvironment, t } from '../../src/i
 import { CorruptBatchError } from '../../src/core/errors.ts';
 import { batchCleanupSettled } from '../../src/operators/batch/batch-operators.ts';
 import { detectPlatform } from '../../src/platform/index.ts';
-import type { Platform, SpillFile, SpillStore, SpillWriter } from '../../src/platform/types.ts';
+import type { SpillFile, SpillStore, SpillWriter } from '../../src/platform/types.ts';
+import { recordingPlatform } from '../fixtures/spill.ts';
 
 /** `target` with some members replaced (methods of the rest bound to it). */
 function overriding<T extends object>(target: T, over: Partial<Record<keyof T, unknown>>): T {
@@ -23,7 +24,6 @@ function overriding<T extends object>(target: T, over: Partial<Record<keyof T, u
 
 test('a join input read back corrupt from its spill file is a CorruptBatchError', async () => {
   const real = await detectPlatform();
-  const stores: SpillStore[] = [];
   let corrupted = 0;
   const corruptFile = (f: SpillFile): SpillFile =>
     overriding(f, {
@@ -36,22 +36,14 @@ test('a join input read back corrupt from its spill file is a CorruptBatchError'
         }
       },
     });
-  const platform: Platform = {
-    ...real,
-    spill: {
-      kind: real.spill.kind,
-      createSpillStore: async (o) => {
-        const s = await real.spill.createSpillStore(o);
-        stores.push(s);
-        return overriding(s, {
-          create: async (name: string) => {
-            const w = await s.create(name);
-            return name.startsWith('join-left-input') ? overriding(w, { finish: async () => corruptFile(await w.finish()) }) : w;
-          },
-        }) as SpillStore;
+  const { platform, stores } = recordingPlatform(real, (s) =>
+    overriding(s, {
+      create: async (name: string) => {
+        const w = await s.create(name);
+        return name.startsWith('join-left-input') ? overriding(w, { finish: async () => corruptFile(await w.finish()) }) : w;
       },
-    },
-  };
+    }) as SpillStore,
+  );
   const env = StreamEnvironment.create({ runtimeMode: 'batch', parallelism: 1, managedMemory: '1mb' });
   configureBatchRuntime(env, { platform });
   const L = schema({ k: t.i64(), s: t.string() });

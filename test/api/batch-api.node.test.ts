@@ -13,8 +13,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { avg, configureBatchRuntime, count, max, min, schema, StreamEnvironment, sum, t, type JoinHints, type JoinKind } from '../../src/index.ts';
 import { batchCleanupSettled } from '../../src/operators/batch/batch-operators.ts';
 import { detectPlatform } from '../../src/platform/index.ts';
-import type { Platform, SpillStore } from '../../src/platform/types.ts';
 import { forSeeds, type Rng } from '../reference/random.ts';
+import { recordingPlatform } from '../fixtures/spill.ts';
 
 const O = schema({ oid: t.i64(), user: t.i64().nullable(), region: t.string().nullable(), amount: t.f64(), note: t.string().nullable() });
 const U = schema({ id: t.i64().nullable(), region: t.string().nullable(), name: t.string(), note: t.string().nullable() });
@@ -26,18 +26,7 @@ const db = await DuckDBInstance.create(':memory:');
 const conn = await db.connect();
 const dir = await mkdtemp(joinPath(tmpdir(), 'sluice-batch-duckdb-'));
 const real = await detectPlatform();
-const stores: SpillStore[] = [];
-const platform: Platform = {
-  ...real,
-  spill: {
-    kind: real.spill.kind,
-    createSpillStore: async (o) => {
-      const s = await real.spill.createSpillStore(o);
-      stores.push(s);
-      return s;
-    },
-  },
-};
+const { platform, stores } = recordingPlatform(real);
 
 const str = (rng: Rng, i: number) => `${rng.pick(['', 'é', '😀', 'ß'])}s${i}${'z'.repeat(rng.pick([0, 3, 40, 200]))}`;
 

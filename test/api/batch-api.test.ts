@@ -31,8 +31,8 @@ import {
 } from '../../src/index.ts';
 import { batchCleanupSettled } from '../../src/operators/batch/batch-operators.ts';
 import { detectPlatform } from '../../src/platform/index.ts';
-import type { Platform, SpillStore } from '../../src/platform/types.ts';
 import { forSeeds, type Rng } from '../reference/random.ts';
+import { recordingPlatform } from '../fixtures/spill.ts';
 
 const USERS = schema({ id: t.i64().nullable(), name: t.string(), tier: t.i32().nullable() });
 const ORDERS = schema({ oid: t.i64(), user: t.i64().nullable(), amount: t.f64(), note: t.string().nullable() });
@@ -41,18 +41,7 @@ type Order = { oid: number; user: number | null; amount: number; note: string | 
 
 const dir = await mkdtemp(joinPath(tmpdir(), 'sluice-batch-api-test-'));
 const real = await detectPlatform();
-const stores: SpillStore[] = [];
-const counting: Platform = {
-  ...real,
-  spill: {
-    kind: real.spill.kind,
-    createSpillStore: async (o) => {
-      const s = await real.spill.createSpillStore(o);
-      stores.push(s);
-      return s;
-    },
-  },
-};
+const { platform: counting, stores } = recordingPlatform(real);
 
 /** A batch environment whose spills go to the test's directory and are counted. */
 function batchEnv(parallelism: number, managedMemory: string | number = '1.5mb'): StreamEnvironment {
