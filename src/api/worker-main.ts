@@ -80,7 +80,7 @@ try {
       blocking: env._blockingExchanges(graph.config.runtimeMode, eg.channelCount),
       clock,
       signal: ctl.signal,
-      runsHere: (st) => workerOf(st, data.workers) === data.worker,
+      runsHere: (_vertex, index) => workerOf({ index }, data.workers) === data.worker,
       remoteInput,
       remoteOutput,
       onTasks: (t) => {

@@ -127,8 +127,6 @@ export interface ClusterRun {
 export function runOnWorkers(opts: ClusterOptions): ClusterRun {
   const n = opts.workers;
   const eg = opts.graph;
-  const where = new Map<string, number>();
-  for (const st of eg.subtasks) where.set(`${st.vertex.id}/${st.index}`, workerOf(st, n));
   const outPorts: Record<number, MessagePort>[] = [];
   const inPorts: Record<number, MessagePort>[] = [];
   const transfers: Transferable[][] = [];
@@ -139,8 +137,8 @@ export function runOnWorkers(opts: ClusterOptions): ClusterRun {
   }
   for (const st of eg.subtasks) {
     for (const c of st.inputs) {
-      const from = where.get(`${c.edge.source.id}/${c.sourceSubtask}`)!;
-      const to = where.get(`${c.edge.target.id}/${c.targetSubtask}`)!;
+      const from = workerOf({ index: c.sourceSubtask }, n);
+      const to = workerOf({ index: c.targetSubtask }, n);
       if (from === to) continue;
       const mc = new MessageChannel();
       outPorts[from]![c.id] = mc.port1;

@@ -2,7 +2,7 @@
 // thread, round by round, yielding to the event loop regularly so the host stays responsive.
 
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
-import type { ExecutionChannel, ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
+import type { ExecutionChannel, ExecutionGraph } from '../graph/execution-graph.ts';
 import type { SpillStoreFactory } from '../platform/types.ts';
 import { BlockingChannel } from './blocking-channel.ts';
 import { Channel, type InputChannel, type OutputChannel } from './channel.ts';
@@ -22,8 +22,8 @@ export interface ExecutorOptions {
   clock?: ProcessingClock;
   /** Receives the live tasks once they are created (metrics of a running job). */
   onTasks?: (tasks: readonly Task[]) => void;
-  /** Which subtasks run on this thread (default: all); the others run on other threads. */
-  runsHere?: (subtask: ExecutionSubtask) => boolean;
+  /** Whether subtask `index` of job vertex `vertex` runs on this thread (default: all do); the others run on other threads. */
+  runsHere?: (vertex: number, index: number) => boolean;
   /** The input of a subtask here whose producer runs on another thread. */
   remoteInput?: (channel: ExecutionChannel, description: string) => InputChannel;
   /** The output of a subtask here whose consumer runs on another thread. */
@@ -86,11 +86,8 @@ export async function executeGraph(eg: ExecutionGraph, opts: ExecutorOptions = {
   const batchSize = opts.batchSize ?? 1024;
   const yieldEvery = opts.yieldEveryMs ?? 10;
   const config = eg.job.config;
-  const here = opts.runsHere ?? (() => true);
-  const mine = eg.subtasks.filter(here);
-  const bySubtask = new Map<string, ExecutionSubtask>();
-  for (const st of eg.subtasks) bySubtask.set(`${st.vertex.id}/${st.index}`, st);
-  const runsHere = (vertex: number, index: number): boolean => here(bySubtask.get(`${vertex}/${index}`)!);
+  const runsHere = opts.runsHere ?? (() => true);
+  const mine = eg.subtasks.filter((st) => runsHere(st.vertex.id, st.index));
   const blocking: BlockingChannel[] = [];
   const inputs: InputChannel[] = [];
   const outputs: OutputChannel[] = [];
