@@ -100,7 +100,7 @@ export const ABI = {
   JOIN_PROBE_BITMAP: 64,
   JOIN_SCAN_MATCHED: 128,
   JOIN_BUILD_ONLY: 256,
-  JOIN_TABLE_HEADER_BYTES: 64,
+  JOIN_TABLE_HEADER_BYTES: 80,
   JOIN_PROBE_STATE_BYTES: 32,
   // hash aggregation (assembly/agg.ts): an integer sum left the i64 range (resultRow: the row)
   STATUS_OVERFLOW: 5,

@@ -11,5 +11,5 @@ export { compareRowPairs } from './compare';
 export { schemaFingerprint as schemaId } from './row';
 export { sortIndex, gatherSorted, sortedRowPointers } from './sort';
 export { mergeStateBytes, mergeInit, mergeFeed, mergeStep } from './merge';
-export { joinTableBytes, joinTableInit, joinTableCount, joinBuild, joinFinish, joinProbe, joinScan, joinPartition } from './join';
+export { joinTableBytes, joinTableInit, joinTableCount, joinBuild, joinFinish, joinDenseBytes, joinDense, joinProbe, joinScan, joinPartition } from './join';
 export { aggInit, aggAddChunk, aggRehash, aggClear, aggGroups, aggFeed, aggEmit } from './agg';

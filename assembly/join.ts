@@ -12,8 +12,10 @@
 //   +40  1 if the build schema has string/bytes/any fields
 //   +44  bucket mode: 0 = by hash (bucket = hash & mask), 1 = direct (see joinFinish), 2 = direct
 //        with each bucket holding its one entry's row address instead of the entry index + 1
-//   +48  i64 smallest key (direct modes)    +56  1 if no direct chain has two entries    +60 reserved
-//   +64  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
+//   +48  i64 smallest key (direct modes)    +56  1 if no direct chain has two entries
+//   +60  dense image address (0: none; see joinDense)   +64 its stride S   +68 1 if each image starts
+//        with the build row's null-bitmap word          +72 reserved (8 bytes)
+//   +80  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
 //   then entries: capacity × 12 bytes { u32 hash, u32 row address, u32 next entry index + 1 (0: end) }
 //   then the matched bitmap: one bit per entry, ceil(capacity / 64) × 8 bytes
 // A build row with a NULL key field gets an entry (so outer scans can emit it) but joins no chain:
@@ -27,6 +29,17 @@
 // output is the same bytes. An insert after that relinks by hash again. When no key repeats, an inner
 // join of fixed-width rows (the probe's tight loop) turns the buckets into the rows' addresses (mode 2),
 // so a probe row costs one random access fewer; any other probe turns them back first.
+//
+// Dense image (DuckDB's perfect hash join keeps build columns in arrays indexed by key − min the same
+// way): for direct buckets of unique keys over fixed-width build rows of ≤ 64 fields, the host may
+// give joinDense a region of joinDenseBytes(t) bytes: a presence bitmap of nBuckets bits, then per
+// key value an S-byte image of its build row — the row's null-bitmap word (only when some build row
+// has a NULL) and its slots without the key's. The inner-join tight loop then reads one bit and one
+// image (S bytes; 8 for a key and one payload) instead of a bucket and a whole build row, so a build
+// side of a million rows stays in cache and in the TLB's reach. The key slot of the joined row is the
+// probe's (equal as 8 bytes: direct buckets compare the whole slot). Output bytes are the same as the
+// other paths'. The image is a copy: entries, buckets and rows stay, so every other probe mode still
+// works; an insert drops the image (the host frees it).
 //
 // ── Probe state (JOIN_PROBE_STATE_BYTES, u32 words; the host zeroes it and sets +4 = 16) ─────────
 //   +0 row index  +4 row byte offset  +8 phase (0 row start, 1 walking the chain, 2 row end)
@@ -128,6 +141,7 @@ export function joinTableCount(t: usize): u32 {
  */
 export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u32): u32 {
   if (load<u32>(t, 44) != BUCKETS_BY_HASH) relinkByHash(t);
+  store<u32>(t, 0, 60);
   const n = batchRowCount(batch);
   const schema = <usize>load<u32>(t, 12);
   const keys = <usize>load<u32>(t, 16);
@@ -258,6 +272,62 @@ export function joinFinish(t: usize): u32 {
   store<i64>(t, lo, 48);
   relinkDirect(t);
   return BUCKETS_DIRECT;
+}
+
+/**
+ * Bytes of the dense image of table `t` (see the header), or 0 when it cannot have one: not direct
+ * buckets (joinFinish first), a key that repeats, string / bytes / any build fields, or more than 64
+ * build fields. Also fixes the image's stride and whether it keeps null words (+64, +68). O(entries).
+ */
+export function joinDenseBytes(t: usize): u32 {
+  const mode = load<u32>(t, 44);
+  if (mode == BUCKETS_BY_HASH || load<u32>(t, 56) == 0 || load<u32>(t, 40) != 0) return 0;
+  const bn = load<u32>(t, 24);
+  if (bn > 64) return 0;
+  const entries = <usize>load<u32>(t, 32);
+  const count = load<u32>(t, 8);
+  let nulls: u64 = 0;
+  for (let e: u32 = 0; e < count; e++) nulls |= load<u64>(<usize>load<u32>(entries + <usize>e * ENTRY_BYTES, 4), 8);
+  const withNulls: u32 = nulls != 0 ? 1 : 0;
+  const stride = (withNulls << 3) + ((bn - 1) << 3);
+  store<u32>(t, stride, 64);
+  store<u32>(t, withNulls, 68);
+  const range = <u64>load<u32>(t) + 1;
+  const bytes = (((range + 63) >> 6) << 3) + range * <u64>stride;
+  return bytes > <u64>0x7fffffff ? 0 : <u32>bytes;
+}
+
+/** Fills the dense image at `d` (joinDenseBytes(t) bytes, called just before) and attaches it to `t`. */
+export function joinDense(t: usize, d: usize): void {
+  const range = load<u32>(t) + 1;
+  const stride = <usize>load<u32>(t, 64);
+  const withNulls = load<u32>(t, 68) != 0;
+  const bn = load<u32>(t, 24);
+  const f = keyField(<usize>load<u32>(t, 16), 0);
+  const entries = <usize>load<u32>(t, 32);
+  const count = load<u32>(t, 8);
+  const slots: usize = 8 + <usize>load<u32>(t, 20);
+  const off = slots + (<usize>f << 3);
+  const lo = load<u64>(t, 48);
+  const presenceBytes = <usize>((range + 63) >> 6) << 3;
+  const images = d + presenceBytes;
+  memory.fill(d, 0, presenceBytes);
+  const before = <usize>f << 3;
+  const after = <usize>(bn - 1 - f) << 3;
+  for (let e: u32 = 0; e < count; e++) {
+    const row = <usize>load<u32>(entries + <usize>e * ENTRY_BYTES, 4);
+    if (isNull(row, f)) continue;
+    const x = <usize>(<u32>(load<u64>(row + off) - lo));
+    store<u8>(d + (x >> 3), <u8>(<u32>load<u8>(d + (x >> 3)) | (<u32>1 << <u32>(x & 7))));
+    let img = images + x * stride;
+    if (withNulls) {
+      store<u64>(img, load<u64>(row, 8));
+      img += 8;
+    }
+    memory.copy(img, row + slots, before);
+    memory.copy(img + before, row + off + 8, after);
+  }
+  store<u32>(t, <u32>d, 60);
 }
 
 /** Key equality of a probe row and a build row (no NULL keys): abi/abi.ts compare order == 0. */
@@ -483,6 +553,9 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
   // inner join of fixed-width rows by a one-field key: the tight loop below
   const fast = fixedOut && !useBitmap && keyKind != KEY_GENERIC && (mode & ~JOIN_BUILD_FIRST) == JOIN_EMIT_MATCH;
   // direct buckets of unique keys hold row addresses for the tight loop (mode 2), entry indexes else
+  // a dense image (joinDense) serves the tight loop on its own, without the buckets
+  const dense = fast && keyKind == KEY_DIRECT && load<u32>(t, 60) != 0;
+  if (dense) return probeDense(t, batch, pf, pn, pKeyOff, buildFirst, fixedSize, st, out, cap);
   const byRow = fast && keyKind == KEY_DIRECT && load<u32>(t, 56) != 0;
   if (byRow && load<u32>(t, 44) == BUCKETS_DIRECT) rowBuckets(t);
   else if (!byRow && load<u32>(t, 44) == BUCKETS_DIRECT_ROWS) relinkDirect(t);
@@ -689,6 +762,110 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
     r++;
     phase = 0;
   }
+  saveProbe(st, n, <u32>(row - batch), 0, 0, 0, 0);
+  setResult(n, <u32>(row - batch), 0, 0);
+  return STATUS_DONE;
+}
+
+/** Staging of gathered dense images for one chunk of probe rows (probeDense). */
+// @ts-ignore: decorator
+@inline const DENSE_STAGE_BYTES: u32 = 16384;
+// @ts-ignore: decorator
+@inline const DENSE_CHUNK: u32 = 1024;
+const denseStage: usize = memory.data(<i32>DENSE_STAGE_BYTES, 16);
+/** Per row of the chunk: its image index, 0xffffffff when it has no partner. */
+const denseIdx: usize = memory.data(<i32>(DENSE_CHUNK * 4), 16);
+
+/**
+ * The inner-join loop over a dense image (see the header), a chunk of probe rows at a time: pass 1
+ * finds each row's key value and presence bit, pass 2 gathers the present rows' images into a staging
+ * area (a tight loop of independent loads, so their cache and TLB misses overlap), pass 3 writes the
+ * joined rows from the probe rows and the staged images. Same contract as joinProbe; a call that
+ * resumes (STATUS_FULL) starts a new chunk at its row.
+ */
+function probeDense(t: usize, batch: usize, pf: u32, pn: u32, pKeyOff: usize, buildFirst: bool, size: u32, st: usize, out: usize, cap: u32): u32 {
+  const n = batchRowCount(batch);
+  const mask = load<u32>(t);
+  const d = <usize>load<u32>(t, 60);
+  const stride = load<u32>(t, 64);
+  const withNulls = load<u32>(t, 68) != 0;
+  const bn = load<u32>(t, 24);
+  const bf = keyField(<usize>load<u32>(t, 16), 0);
+  const minKey = load<u64>(t, 48);
+  const images = d + (<usize>((<u64>mask + 64) >> 6) << 3);
+  const before = bf << 3;
+  const after = (bn - 1 - bf) << 3;
+  // where the probe's and the build's slots go in a joined row, and their bitmap shifts
+  const probeSlots: usize = buildFirst ? 16 + (<usize>bn << 3) : 16;
+  const buildSlots: usize = buildFirst ? 16 : 16 + (<usize>pn << 3);
+  const probeShift: u64 = buildFirst ? <u64>bn : 0;
+  const buildShift: u64 = buildFirst ? 0 : <u64>pn;
+  const pBytes = pn << 3;
+  const chunk: u32 = stride == 0 ? DENSE_CHUNK : max<u32>(1, min<u32>(DENSE_CHUNK, DENSE_STAGE_BYTES / stride));
+  let used = load<u32>(out, 4);
+  let cnt = load<u32>(out, 8);
+  let r = load<u32>(st);
+  let row = batch + load<u32>(st, 4);
+  while (r < n) {
+    const m = min(n - r, chunk);
+    // pass 1: the image index of each row (0xffffffff: no partner)
+    let q = row;
+    for (let i: u32 = 0; i < m; i++) {
+      const x = load<u64>(q + pKeyOff) - minKey;
+      let v: u32 = 0xffffffff;
+      if (x <= <u64>mask && !isNull(q, pf)) {
+        const xi = <u32>x;
+        if (((<u32>load<u8>(d + (xi >> 3)) >> (xi & 7)) & 1) != 0) v = xi;
+      }
+      store<u32>(denseIdx + (<usize>i << 2), v);
+      q += rowLength(q);
+    }
+    // pass 2: gather the images
+    if (stride == 8) {
+      for (let i: u32 = 0; i < m; i++) {
+        const v = load<u32>(denseIdx + (<usize>i << 2));
+        if (v != 0xffffffff) store<u64>(denseStage + (<usize>i << 3), load<u64>(images + (<usize>v << 3)));
+      }
+    } else if (stride != 0) {
+      for (let i: u32 = 0; i < m; i++) {
+        const v = load<u32>(denseIdx + (<usize>i << 2));
+        if (v != 0xffffffff) copyWords(denseStage + <usize>i * stride, images + <usize>v * stride, stride);
+      }
+    }
+    // pass 3: the joined rows
+    for (let i: u32 = 0; i < m; i++) {
+      if (load<u32>(denseIdx + (<usize>i << 2)) != 0xffffffff) {
+        if (<u64>used + <u64>size > <u64>cap) {
+          store<u32>(out, used, 4);
+          store<u32>(out, cnt, 8);
+          saveProbe(st, r, <u32>(row - batch), 0, 0, 0, 0);
+          setResult(r, <u32>(row - batch), 0, size);
+          return STATUS_FULL;
+        }
+        const dst = out + used;
+        used += size;
+        cnt++;
+        let img = denseStage + <usize>i * stride;
+        let bbits: u64 = 0;
+        if (withNulls) {
+          bbits = load<u64>(img);
+          img += 8;
+        }
+        store<u32>(dst, size);
+        store<u32>(dst, 0, 4);
+        store<u64>(dst, (load<u64>(row, 8) << probeShift) | (bbits << buildShift), 8);
+        copyWords(dst + probeSlots, row + 16, pBytes);
+        const bs = dst + buildSlots;
+        copyWords(bs, img, before);
+        store<u64>(bs + before, load<u64>(row + pKeyOff));
+        copyWords(bs + before + 8, img + before, after);
+      }
+      row += rowLength(row);
+      r++;
+    }
+  }
+  store<u32>(out, used, 4);
+  store<u32>(out, cnt, 8);
   saveProbe(st, n, <u32>(row - batch), 0, 0, 0, 0);
   setResult(n, <u32>(row - batch), 0, 0);
   return STATUS_DONE;

@@ -18,6 +18,7 @@ import {
   JOIN_PROBE_ONLY,
   JOIN_PROBE_STATE_BYTES,
   JOIN_SCAN_MATCHED,
+  JOIN_TABLE_HEADER_BYTES,
   SEGMENT_BYTES,
   STATUS_DONE,
   STATUS_FULL,
@@ -31,6 +32,8 @@ export interface JoinExports {
   joinTableCount(t: number): number;
   joinBuild(t: number, batch: number, startRow: number, startOffset: number): number;
   joinFinish(t: number): number;
+  joinDenseBytes(t: number): number;
+  joinDense(t: number, region: number): void;
   joinProbe(t: number, batch: number, schemaDesc: number, keyDesc: number, mode: number, state: number, out: number, cap: number): number;
   joinScan(t: number, mode: number, probeFields: number, state: number, out: number, cap: number): number;
   joinPartition(batch: number, schemaDesc: number, keyDesc: number, seed: number, bits: number, dropNullKeys: number, table: number, startRow: number, startOffset: number): number;
@@ -149,7 +152,7 @@ export function bucketsFor(rows: number): number {
 
 /** Bytes of a join table of `rows` entries (see assembly/join.ts: ~20 bytes per row). */
 export function joinTableBytes(rows: number): number {
-  return 64 + 4 * bucketsFor(rows) + 12 * rows + Math.ceil(rows / 64) * 8;
+  return JOIN_TABLE_HEADER_BYTES + 4 * bucketsFor(rows) + 12 * rows + Math.ceil(rows / 64) * 8;
 }
 
 /** The raw join exports of a kernel instance. */
@@ -300,6 +303,10 @@ export class JoinTable {
   private readonly allocWide: (bytes: number) => number;
   private wideDescs = 0;
   private finished = false;
+  private dense = 0;
+  private denseSize = 0;
+  private denseRefused = false;
+  private readonly tryAllocDense: ((bytes: number) => number) | undefined;
   readonly capacity: number;
 
   /** Budget bytes a table of `capacity` rows over `schema` takes (table, descriptors, state). */
@@ -312,10 +319,17 @@ export class JoinTable {
     readonly schema: Schema,
     keys: readonly number[],
     capacity: number,
-    alloc: (bytes: number) => number = (b) => k.memory.alloc(b),
+    alloc?: (bytes: number) => number,
     private readonly release: (ptr: number) => void = (p) => k.memory.free(p),
+    tryAlloc?: (bytes: number) => number,
   ) {
     this.x = joinExports(k);
+    if (!alloc) {
+      alloc = (b) => k.memory.alloc(b);
+      // the instance's own memory: a dense image when the budget has room for it
+      tryAlloc ??= (b) => (k.memory.bytesInUse + b <= k.memory.budgetBytes ? k.memory.alloc(b) : 0);
+    }
+    this.tryAllocDense = tryAlloc;
     this.allocWide = alloc;
     this.capacity = capacity;
     const sd = schemaDescriptor(schema);
@@ -341,6 +355,8 @@ export class JoinTable {
   /** Inserts every row of a batch (which must stay in place while the table lives). */
   insert(batch: ManagedBatch): void {
     this.finished = false;
+    this.denseRefused = false;
+    this.dropDense();
     const st = this.x.joinBuild(this.region, batch.ptr, 0, BATCH_HEADER_BYTES);
     if (st === STATUS_FULL) throw new SluiceError(`join table of ${this.capacity} entries is full`, { domain: 'internal' });
     if (st !== STATUS_DONE) throw unexpected('joinBuild', st);
@@ -380,6 +396,8 @@ export class JoinTable {
       this.x.joinFinish(this.region);
       this.finished = true;
     }
+    // only the inner-join loop reads the dense image
+    if (!bitmap && (mode & ~JOIN_BUILD_FIRST) === JOIN_EMIT_MATCH) this.makeDense();
     const u32 = this.k.memory.u32;
     const s = this.state >>> 2;
     u32.fill(0, s, s + 8);
@@ -408,8 +426,44 @@ export class JoinTable {
     }
   }
 
+  /** Whether the table has a dense image (assembly/join.ts joinDense): for tests and stats. */
+  get isDense(): boolean {
+    return this.dense !== 0;
+  }
+
+  /** Bytes the dense image takes (0 without one). */
+  get denseBytes(): number {
+    return this.dense !== 0 ? this.denseSize : 0;
+  }
+
+  /**
+   * After joinFinish: a dense image of the build rows (unique dense integer keys, fixed-width rows),
+   * when `tryAlloc` gives the memory. It only serves inner-join probes; it is a copy, so nothing
+   * else changes when it is refused.
+   */
+  private makeDense(): void {
+    if (!this.tryAllocDense || this.dense !== 0 || this.denseRefused) return;
+    const bytes = this.x.joinDenseBytes(this.region) >>> 0;
+    if (bytes === 0) return;
+    const p = this.tryAllocDense(bytes);
+    if (p === 0) {
+      this.denseRefused = true;
+      return;
+    }
+    this.x.joinDense(this.region, p);
+    this.dense = p;
+    this.denseSize = bytes;
+  }
+
+  private dropDense(): void {
+    if (this.dense === 0) return;
+    this.release(this.dense);
+    this.dense = 0;
+  }
+
   /** Frees the table (not the build batches). Idempotent. */
   close(): void {
+    this.dropDense();
     if (this.region !== 0) this.release(this.region);
     if (this.wideDescs !== 0) this.release(this.wideDescs);
     this.region = this.wideDescs = 0;

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { hashJoin, JOIN_TYPES, JoinTable, JoinOutput, partitionForJoin, planJoin, schemaDescriptor, keyDescriptor, type JoinType } from '../../bindings/index.ts';
 import { JobDefinitionError } from '../../src/core/errors.ts';
 import { encodeBatch, fieldsOf, KINDS, randomRows, randomValue, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
-import { BUILDS, CAPACITIES, kernelsFor } from '../reference/harness.ts';
+import { BUILDS, CAPACITIES, hex, kernelsFor } from '../reference/harness.ts';
 import { batchRows, DONE, refValidate } from '../reference/kernels.ts';
 import { refJoin, rowMultiset } from '../reference/join.ts';
 import { forSeeds, type Rng } from '../reference/random.ts';
@@ -270,6 +270,80 @@ for (const { name, debug } of BUILDS) {
         t.close();
         out.dispose();
         for (const b of [...held, ...pb]) k.free(b);
+      }
+    });
+  });
+  test(`[${name}] hash join: the dense image (unique integer keys) gives the same bytes as the buckets`, async () => {
+    const k = await kernelsFor(debug);
+    await forSeeds('join/dense', 60, (rng) => {
+      const kind = rng.pick(['i32', 'i64', 'timestamp'] as const);
+      const fixed = (): RefField[] => Array.from({ length: rng.range(0, 4) }, () => ({ kind: rng.pick(['i32', 'i64', 'f64', 'bool', 'timestamp'] as const), nullable: rng.bool(0.4) }));
+      // the key anywhere among the build fields; sometimes wide rows (up to 63 fields in all)
+      const wide = rng.bool(0.1);
+      const P: RefField[] = [{ kind, nullable: rng.bool(0.5) }, ...(wide ? Array.from({ length: 30 }, () => ({ kind: 'i64' as const, nullable: false })) : fixed())];
+      const B: RefField[] = wide ? Array.from({ length: 31 }, () => ({ kind: 'f64' as const, nullable: rng.bool(0.5) })) : fixed();
+      const bk = rng.int(B.length + 1);
+      B.splice(bk, 0, { kind, nullable: rng.bool(0.5) });
+      const base = rng.pick(kind === 'timestamp' ? [0, 5, 1_000_000] : [0, 5, -1000, 1_000_000]);
+      const nb = rng.pick([1, 30, 300, 1200]);
+      const pool = Array.from({ length: nb }, (_, i) => Math.max(kind === 'timestamp' ? 0 : -Infinity, base + i));
+      for (let i = pool.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+      }
+      const asKey = (v: number): RefValue => (kind === 'i64' ? BigInt(v) : v);
+      const pNull = rng.pick([0, 0, 0.2]);
+      const brows = randomRows(rng, B, nb, { small: true, pNull });
+      brows.forEach((r, i) => (r[bk] = B[bk]!.nullable && rng.bool(0.03) ? null : asKey(pool[i]!)));
+      const prows = randomRows(rng, P, rng.pick([1, 50, 700]), { small: true, pNull });
+      // keys inside, below and above the build range, and NULLs
+      for (const r of prows) r[0] = P[0]!.nullable && rng.bool(0.05) ? null : asKey(Math.max(kind === 'timestamp' ? 0 : -Infinity, base - 3 + rng.int(nb + 6)));
+      const batches = (f: RefField[], rows: RefValue[][]): Uint8Array[] => {
+        const out: Uint8Array[] = [];
+        for (let i = 0; i < rows.length; ) {
+          const t = rng.range(1, 500);
+          out.push(encodeBatch(f, rows.slice(i, i + t)));
+          i += t;
+        }
+        return out;
+      };
+      const pb = batches(P, prows);
+      const bb = batches(B, brows);
+      const buildFirst = rng.bool(0.5);
+      const spec = buildFirst
+        ? ({ type: 'inner', left: schemaOf(B), right: schemaOf(P), leftKeys: [bk], rightKeys: [0], buildSide: 'left' } as const)
+        : ({ type: 'inner', left: schemaOf(P), right: schemaOf(B), leftKeys: [0], rightKeys: [bk], buildSide: 'right' } as const);
+      const plan = planJoin(spec);
+      const cap = rng.pick(CAPACITIES);
+      const held = bb.map((b) => k.copyIn(b, plan.build.schema));
+      const probes = pb.map((b) => k.copyIn(b, plan.probe.schema));
+      const run = (dense: boolean): { bytes: Uint8Array[]; isDense: boolean } => {
+        const t = new JoinTable(k, plan.build.schema, plan.build.keys, nb, undefined, undefined, dense ? undefined : () => 0);
+        const out = new JoinOutput(k, plan.output.id, cap);
+        try {
+          for (const b of held) t.insert(b);
+          for (const b of probes) t.probe(plan.probe.schema, plan.probe.keys, b, plan.probeMode, out);
+          out.flush();
+          return { bytes: out.drain(), isDense: t.isDense };
+        } finally {
+          t.close();
+          out.dispose();
+        }
+      };
+      try {
+        const what = `${kind} nb=${nb} buildFirst=${buildFirst} cap=${cap} wide=${wide}`;
+        const a = run(true);
+        const b = run(false);
+        // (a build side whose keys are all NULL has no key range: no direct buckets, no image)
+        assert.is(a.isDense, brows.some((r) => r[bk] !== null), `${what}: the table has a dense image`);
+        assert.not.ok(b.isDense, `${what}: refused, no dense image`);
+        assert.equal(a.bytes.map(hex), b.bytes.map(hex), `${what}: same output bytes`);
+        const L = buildFirst ? B : P;
+        const R = buildFirst ? P : B;
+        const expected = refJoin('inner', L, R, buildFirst ? [bk] : [0], buildFirst ? [0] : [bk], buildFirst ? bb : pb, buildFirst ? pb : bb);
+        assert.equal(rowMultiset(checkBatches(a.bytes, fieldsOf(plan.output), cap, what)), rowMultiset(expected), `${what}: == reference`);
+      } finally {
+        for (const b of [...held, ...probes]) k.free(b);
       }
     });
   });

@@ -87,6 +87,9 @@ const LEVEL_SEED = 0x9e3779b9;
 const REUSE_BUFFERS = 3;
 const REUSE_MIN_BUDGET = 64 * SEGMENT_BYTES;
 
+/** Budget a join table's dense image leaves free at least (input and output batches). */
+const DENSE_HEADROOM = 32 * SEGMENT_BYTES;
+
 type Ptr = number;
 
 /** Bookkeeping of every allocation the operator holds against its budget. */
@@ -390,7 +393,16 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
   }
 
   private newTable(chunks: Chunks): JoinTable {
-    const t = new JoinTable(this.k, this.plan.build.schema, this.plan.build.keys, chunks.rows, (b) => this.budget.alloc(b, 'a join table'), (p) => this.budget.free(p));
+    const t = new JoinTable(
+      this.k,
+      this.plan.build.schema,
+      this.plan.build.keys,
+      chunks.rows,
+      (b) => this.budget.alloc(b, 'a join table'),
+      (p) => this.budget.free(p),
+      // a dense image of the build rows (unique integer keys) when a quarter of the budget stays free
+      (b) => this.budget.tryAlloc(b, Math.max(this.budget.bytes / 4, DENSE_HEADROOM)),
+    );
     for (const b of chunks.batches()) t.insert(b);
     return t;
   }
