@@ -28,18 +28,22 @@
 //
 // ── Algorithm ──────────────────────────────────────────────────────────────────────────────────
 // Below RADIX_MIN entries: a stable merge sort (insertion-sorted blocks) comparing prefix words, then
-// compareRows on a prefix tie unless covered. Otherwise an LSD radix sort on the prefix bytes: the
-// 256-bucket histograms of all bytes are counted while the prefixes are built, and a byte on which
-// every entry agrees (a constant high byte, the unused tail of the prefix) costs no pass. LSD radix is
-// stable and branch-free per entry; on 1M rows it does ≤ 8 linear passes where a comparison sort does
-// ~20 data-dependent compares per row. When the key is not covered, each run of equal prefixes is
-// then merge-sorted with compareRows. Both stages are stable, so the result is fully deterministic:
+// compareRows on a prefix tie unless covered. Otherwise a radix sort on the prefix bytes. While the
+// prefixes are built, their OR and AND are kept: a byte on which every entry agrees (a constant high
+// byte, the unused tail of the prefix) costs no pass and no histogram. With at least MSD_MIN entries
+// and two varying bytes, one MSD pass partitions the index on the first varying byte into 256
+// buckets, and each bucket is then sorted on the later bytes by LSD passes of its own, in cache
+// (1/256 of the index); otherwise LSD passes run over the whole index. Radix passes are stable and
+// branch-free per entry, with a histogram pass before each. When the key is not covered, each
+// run of equal prefixes is then merge-sorted with compareRows. Every stage is stable, so the result
+// is fully deterministic:
 // rows with equal keys keep their input order (batch by batch, row by row).
 
-import { KEY_DESC, KEY_NULLS_FIRST, STATUS_DONE, STATUS_FULL, TYPE_BOOL, TYPE_F64, TYPE_I32 } from './abi.generated';
+import { BATCH_OFF_BYTE_LENGTH, BATCH_OFF_ROW_COUNT, KEY_DESC, KEY_NULLS_FIRST, STATUS_DONE, STATUS_FULL, TYPE_BOOL, TYPE_F64, TYPE_I32, TYPE_I64, TYPE_TIMESTAMP } from './abi.generated';
 import { compareRows } from './compare';
 import { setResult } from './result';
 import {
+  batchByteLength,
   batchRowCount,
   bitmapBytes,
   copyRow,
@@ -52,7 +56,6 @@ import {
   keyCount,
   keyField,
   keyFlags,
-  reserveRow,
   rowLength,
   slotAt,
 } from './row';
@@ -65,6 +68,14 @@ import {
 @inline const RADIX_MIN: u32 = 256;
 // @ts-ignore: decorator
 @inline const BLOCK: u32 = 16;
+// @ts-ignore: decorator
+@inline const MSD_MIN: u32 = 1 << 15;
+// @ts-ignore: decorator
+@inline const SMALL_BUCKET: u32 = 32;
+// @ts-ignore: decorator
+@inline const GATHER_AHEAD: u32 = 32;
+// keeps the gather's look-ahead loads from being optimized away
+let gatherSink: u32 = 0;
 
 // The encoding plan of one call: at most PREFIX_BYTES fields (each takes ≥ 1 byte).
 //   +0 field  +4 type  +8 flags | nullable << 8  +12 position of the field's first byte
@@ -72,6 +83,8 @@ const plan: usize = memory.data(<i32>(PREFIX_BYTES * 16), 16);
 // 256 u32 counters per prefix byte
 const hist: usize = memory.data(<i32>(PREFIX_BYTES * 256 * 4), 16);
 const held: usize = memory.data(16, 16);
+// the MSD pass's 256 bucket starts and the end (u32 each)
+const bounds: usize = memory.data(257 * 4, 16);
 
 let planCount: u32 = 0;
 let planBytes: u32 = 0; // prefix bytes that may be nonzero
@@ -279,11 +292,48 @@ function mergeSort(a: usize, tmp: usize, n: u32): void {
   return b < 8 ? <u32>(load<u64>(e) >> (<u64>(7 - b) << 3)) & 0xff : (load<u32>(e, 12) >> ((11 - b) << 3)) & 0xff;
 }
 
-/** LSD radix sort of n entries on prefix bytes [0, planBytes); the result is in `a`. */
-function radixSort(a: usize, tmp: usize, n: u32): void {
-  let src = a;
-  let dst = tmp;
-  for (let b = <i32>planBytes - 1; b >= 0; b--) {
+// Bytes of the prefix on which the entries differ: the XOR of the OR and the AND of all prefixes,
+// accumulated while they are built (bytes 0..7 in diffHi, bytes 8..11 in diffLo's top three quarters).
+let diffHi: u64 = 0;
+let diffLo: u32 = 0;
+
+/** Whether prefix byte b (0 = most significant) differs between some entries. */
+// @ts-ignore: decorator
+@inline function varies(b: u32): bool {
+  return b < 8 ? ((diffHi >> (<u64>(7 - b) << 3)) & 0xff) != 0 : ((diffLo >> ((11 - b) << 3)) & 0xff) != 0;
+}
+
+/** Counts the 256-bucket histograms (in `hist`) of the varying prefix bytes in [from, to) over n entries at src. */
+function countBytes(src: usize, n: u32, from: u32, to: u32): void {
+  for (let b = from; b < to; b++) {
+    if (!varies(b)) continue;
+    const h = hist + (<usize>b << 10);
+    memory.fill(h, 0, 1024);
+    // hot loops inlined by hand: one byte per pass (the entries are in cache after the first)
+    if (b < 8) {
+      const shift = <u64>(7 - b) << 3;
+      for (let i: u32 = 0; i < n; i++) {
+        const slot = h + (<usize>(<u32>(load<u64>(src + (<usize>i << 4)) >> shift) & 0xff) << 2);
+        store<u32>(slot, load<u32>(slot) + 1);
+      }
+    } else {
+      const shift = <u32>(11 - b) << 3;
+      for (let i: u32 = 0; i < n; i++) {
+        const slot = h + (<usize>((load<u32>(src + (<usize>i << 4), 12) >> shift) & 0xff) << 2);
+        store<u32>(slot, load<u32>(slot) + 1);
+      }
+    }
+  }
+}
+
+/**
+ * LSD radix passes over n entries at src on the prefix bytes in [from, to) (histograms counted by
+ * countBytes), ping-ponging between src and dst; a byte the n entries share costs no pass. Returns
+ * where the sorted entries are (src or dst).
+ */
+function lsdPasses(src: usize, dst: usize, n: u32, from: u32, to: u32): usize {
+  for (let b = <i32>to - 1; b >= <i32>from; b--) {
+    if (!varies(<u32>b)) continue;
     const h = hist + (<usize>b << 10);
     // a byte every entry shares needs no pass
     if (load<u32>(h + (<usize>prefixByte(src, <u32>b) << 2)) == n) continue;
@@ -317,7 +367,96 @@ function radixSort(a: usize, tmp: usize, n: u32): void {
     src = dst;
     dst = t;
   }
-  if (src != a) memory.copy(a, src, <usize>n << 4);
+  return src;
+}
+
+/** Stable insertion sort of n entries at `a` by their prefix words only. */
+function insertionSortPrefix(a: usize, n: u32): void {
+  for (let i: u32 = 1; i < n; i++) {
+    const x = v128.load(entryAt(a, i));
+    const xh = load<u64>(entryAt(a, i));
+    const xl = load<u32>(entryAt(a, i), 12);
+    let j = i;
+    while (j > 0) {
+      const p = entryAt(a, j - 1);
+      const ph = load<u64>(p);
+      if (ph < xh || (ph == xh && load<u32>(p, 12) <= xl)) break;
+      v128.store(entryAt(a, j), v128.load(p));
+      j--;
+    }
+    if (j != i) v128.store(entryAt(a, j), x);
+  }
+}
+
+/**
+ * Radix sort of n entries on their varying prefix bytes; the result is in `a`. Small inputs, or
+ * prefixes varying in one byte only: LSD passes over everything. Otherwise MSD first: one pass
+ * partitions the entries on their first varying byte into 256 buckets, then each bucket is sorted
+ * on the bytes after it by LSD passes of its own — a bucket is 1/256 of the index, so those passes
+ * run in cache instead of streaming the whole index through memory once per byte.
+ */
+function radixSort(a: usize, tmp: usize, n: u32): void {
+  let first: i32 = -1;
+  let nv: u32 = 0;
+  for (let b: u32 = 0; b < planBytes; b++) {
+    if (varies(b)) {
+      if (first < 0) first = <i32>b;
+      nv++;
+    }
+  }
+  if (nv == 0) return;
+  if (n < MSD_MIN || nv == 1) {
+    countBytes(a, n, 0, planBytes);
+    const r = lsdPasses(a, tmp, n, 0, planBytes);
+    if (r != a) memory.copy(a, r, <usize>n << 4);
+    return;
+  }
+  const t = <u32>first;
+  countBytes(a, n, t, t + 1);
+  const h = hist + (<usize>t << 10);
+  let sum: u32 = 0;
+  for (let i: u32 = 0; i < 256; i++) {
+    const c = load<u32>(h + (<usize>i << 2));
+    store<u32>(h + (<usize>i << 2), sum);
+    store<u32>(bounds + (<usize>i << 2), sum);
+    sum += c;
+  }
+  store<u32>(bounds + (256 << 2), sum);
+  // hot loop inlined by hand (as in lsdPasses)
+  if (t < 8) {
+    const shift = <u64>(7 - t) << 3;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = a + (<usize>i << 4);
+      const slot = h + (<usize>(<u32>(load<u64>(e) >> shift) & 0xff) << 2);
+      const o = load<u32>(slot);
+      store<u32>(slot, o + 1);
+      v128.store(tmp + (<usize>o << 4), v128.load(e));
+    }
+  } else {
+    const shift = <u32>(11 - t) << 3;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = a + (<usize>i << 4);
+      const slot = h + (<usize>((load<u32>(e, 12) >> shift) & 0xff) << 2);
+      const o = load<u32>(slot);
+      store<u32>(slot, o + 1);
+      v128.store(tmp + (<usize>o << 4), v128.load(e));
+    }
+  }
+  for (let c: u32 = 0; c < 256; c++) {
+    const s = load<u32>(bounds + (<usize>c << 2));
+    const m = load<u32>(bounds + (<usize>(c + 1) << 2)) - s;
+    if (m == 0) continue;
+    const bs = entryAt(tmp, s);
+    const ba = entryAt(a, s);
+    if (m <= SMALL_BUCKET) {
+      memory.copy(ba, bs, <usize>m << 4);
+      insertionSortPrefix(ba, m);
+    } else {
+      countBytes(bs, m, t + 1, planBytes);
+      const r = lsdPasses(bs, ba, m, t + 1, planBytes);
+      if (r != ba) memory.copy(ba, r, <usize>m << 4);
+    }
+  }
 }
 
 /** Merge-sorts (with compareRows) every run of entries whose prefixes are equal. */
@@ -348,29 +487,52 @@ export function sortIndex(batches: usize, nBatches: u32, schema: usize, keys: us
   let n: u32 = 0;
   for (let i: u32 = 0; i < nBatches; i++) n += batchRowCount(<usize>load<u32>(batches + (<usize>i << 2)));
   const radix = n >= RADIX_MIN && planBytes > 0;
-  if (radix) memory.fill(hist, 0, <usize>planBytes << 10);
+  let orHi: u64 = 0;
+  let andHi: u64 = u64.MAX_VALUE;
+  let orLo: u32 = 0;
+  let andLo: u32 = u32.MAX_VALUE;
   let e = index;
+  // one non-nullable i64 / timestamp key (the common case): the prefix is the value with its sign bit
+  // flipped (and every bit inverted if descending), made inline instead of by buildPrefix
+  const t0 = load<u32>(plan, 4);
+  const f0 = load<u32>(plan);
+  const flags0 = load<u32>(plan, 8);
+  const fast = planCount == 1 && (flags0 & 0x100) == 0 && (t0 == TYPE_I64 || t0 == TYPE_TIMESTAMP);
+  const flip: u64 = (flags0 & KEY_DESC) != 0 ? 0x7fffffffffffffff : 0x8000000000000000;
   for (let i: u32 = 0; i < nBatches; i++) {
     const batch = <usize>load<u32>(batches + (<usize>i << 2));
     const rows = batchRowCount(batch);
     let row = firstRow(batch);
+    if (fast) {
+      // hot loop inlined by hand
+      for (let r: u32 = 0; r < rows; r++) {
+        const v = load<u64>(slotAt(row, gW, f0)) ^ flip;
+        store<u64>(e, v);
+        store<u32>(e, <u32>row, 8);
+        store<u32>(e, 0, 12);
+        orHi |= v;
+        andHi &= v;
+        e += ENTRY_BYTES;
+        row += rowLength(row);
+      }
+      continue;
+    }
     for (let r: u32 = 0; r < rows; r++) {
       buildPrefix(row);
+      const lo = <u32>(pLo >> 32);
       store<u64>(e, pHi);
       store<u32>(e, <u32>row, 8);
-      store<u32>(e, <u32>(pLo >> 32), 12);
-      if (radix) {
-        // hot loop inlined by hand: count every prefix byte now, so no pass is spent on histograms
-        for (let b: u32 = 0; b < planBytes; b++) {
-          const v = b < 8 ? <u32>(pHi >> (<u64>(7 - b) << 3)) & 0xff : <u32>(pLo >> (<u64>(15 - b) << 3)) & 0xff;
-          const slot = hist + (<usize>b << 10) + (<usize>v << 2);
-          store<u32>(slot, load<u32>(slot) + 1);
-        }
-      }
+      store<u32>(e, lo, 12);
+      orHi |= pHi;
+      andHi &= pHi;
+      orLo |= lo;
+      andLo &= lo;
       e += ENTRY_BYTES;
       row += rowLength(row);
     }
   }
+  diffHi = orHi ^ andHi;
+  diffLo = fast ? 0 : orLo ^ andLo;
   if (n < 2) return n;
   if (!radix) {
     mergeSort(index, scratch, n);
@@ -387,15 +549,38 @@ export function sortIndex(batches: usize, nBatches: u32, schema: usize, keys: us
  * and resultBytes = the size of its row.
  */
 export function gatherSorted(index: usize, count: u32, startIdx: u32, out: usize, cap: u32): u32 {
-  for (let i = startIdx; i < count; i++) {
+  // the batch header is kept in locals and written once: no store → load chain from row to row
+  let used = batchByteLength(out);
+  let rows = batchRowCount(out);
+  let i = startIdx;
+  let full = false;
+  let need: u32 = 0;
+  let touched: u32 = 0;
+  // hot loop inlined by hand: the rows are read in random order, so the row GATHER_AHEAD entries on
+  // is touched (its length word loaded) early, to have more cache/TLB misses in flight at once
+  let blockEnd = i;
+  for (; i < count; i++) {
+    if (i == blockEnd) {
+      blockEnd = min(count, i + GATHER_AHEAD);
+      for (let j = i; j < blockEnd; j++) touched += load<u32>(<usize>load<u32>(entryAt(index, j), 8));
+    }
     const row = <usize>load<u32>(entryAt(index, i), 8);
     const len = rowLength(row);
-    const dst = reserveRow(out, cap, len);
-    if (dst == 0) {
-      setResult(i, 0, 0, len);
-      return STATUS_FULL;
+    if (<u64>used + <u64>len > <u64>cap) {
+      full = true;
+      need = len;
+      break;
     }
-    copyRow(dst, row, len);
+    copyRow(out + used, row, len);
+    used += len;
+    rows++;
+  }
+  store<u32>(out + BATCH_OFF_BYTE_LENGTH, used);
+  store<u32>(out + BATCH_OFF_ROW_COUNT, rows);
+  gatherSink = touched;
+  if (full) {
+    setResult(i, 0, 0, need);
+    return STATUS_FULL;
   }
   setResult(count, 0, 0, 0);
   return STATUS_DONE;

@@ -175,6 +175,44 @@ for (const { name, debug } of BUILDS) {
     });
   });
 
+  test(`[${name}] sort: large inputs past the MSD threshold (32768 entries): wide, narrow, skewed, tied and truncated keys`, async () => {
+    const k = await kernelsFor(debug);
+    // each case: key fields, then an i32 counting up (the input position) so stability shows in the bytes
+    type Case = { fields: RefField[]; keys: RefKey[]; value: (rng: Rng) => RefValue[] };
+    const cases: Record<string, Case> = {
+      'i64 wide': { fields: [{ kind: 'i64', nullable: false }], keys: [{ field: 0 }], value: (r) => [r.i64()] },
+      'i64 < 2^32 with ties': { fields: [{ kind: 'i64', nullable: false }], keys: [{ field: 0 }], value: (r) => [BigInt(r.bool(0.2) ? r.int(50) : r.u32())] },
+      'i64 desc, < 2^16 (two varying bytes)': { fields: [{ kind: 'i64', nullable: false }], keys: [{ field: 0, desc: true }], value: (r) => [BigInt(r.int(65536))] },
+      'i64 one varying byte': { fields: [{ kind: 'i64', nullable: false }], keys: [{ field: 0 }], value: (r) => [BigInt(r.int(256)) - 128n] },
+      'i64 skewed (most in one bucket)': { fields: [{ kind: 'i64', nullable: false }], keys: [{ field: 0 }], value: (r) => [r.bool(0.9) ? 7n + BigInt(r.int(1000)) : r.i64()] },
+      'timestamp desc': { fields: [{ kind: 'timestamp', nullable: false }], keys: [{ field: 0, desc: true }], value: (r) => [1700000000000n + BigInt(r.int(1e9))] },
+      'i32? nulls first + i64 (truncated)': {
+        fields: [
+          { kind: 'i32', nullable: true },
+          { kind: 'i64', nullable: false },
+        ],
+        keys: [{ field: 0, nullsFirst: true }, { field: 1, desc: true }],
+        value: (r) => [r.bool(0.05) ? null : r.int(3000) - 1500, r.i64()],
+      },
+      'f64?': { fields: [{ kind: 'f64', nullable: true }], keys: [{ field: 0 }], value: (r) => [r.bool(0.02) ? null : r.bool(0.05) ? r.pick([NaN, -0, 0, Infinity, -Infinity]) : (r.u32() - 2 ** 31) / r.range(1, 1000)] },
+      'string (not covered)': { fields: [{ kind: 'string', nullable: false }], keys: [{ field: 0 }], value: (r) => [r.pick(['', 'x'.repeat(12), 'prefix-'.repeat(3), 'é']) + r.u32().toString(36)] },
+    };
+    await forSeeds('sort/large', 1, (rng) => {
+      for (const [what, c] of Object.entries(cases)) {
+        const fields: RefField[] = [...c.fields, { kind: 'i32', nullable: false }];
+        const total = rng.range(33000, 70000);
+        const rows = Array.from({ length: total }, (_, i) => [...c.value(rng), i]);
+        const batches: Uint8Array[] = [];
+        for (let i = 0; i < total; ) {
+          const take = Math.min(total - i, rng.range(1, 3000));
+          batches.push(encodeBatch(fields, rows.slice(i, i + take)));
+          i += take;
+        }
+        checkSort(k, fields, batches, c.keys, 32768, `large ${what}`);
+      }
+    });
+  });
+
   test(`[${name}] sort: empty input, one row, many batches, schema mismatch`, async () => {
     const k = await kernelsFor(debug);
     const fields: RefField[] = [
