@@ -301,7 +301,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
   private readonly k: Kernels;
   private readonly budget: Budget;
   private readonly files = new Set<SpillWriter | SpillFile>();
-  private gen: AsyncGenerator<Uint8Array> | undefined;
+  private gen: AsyncGenerator<Uint8Array[]> | undefined;
   private out: JoinOutput | undefined;
   private stage: Stage | undefined;
   private readonly maxBits: number;
@@ -328,8 +328,25 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (this.gen) throw new Error('HybridHashJoin can be iterated once');
-    this.gen = this.run();
-    return this.gen;
+    const gen = (this.gen = this.run());
+    // the operator completes output batches a kernel call's worth (a group) at a time; a group's
+    // batches are handed out from here, without stepping the generators again per batch
+    let group: Uint8Array[] = [];
+    let i = 0;
+    const step = (r: IteratorResult<Uint8Array[]>): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+      if (r.done) return { done: true, value: undefined };
+      group = r.value;
+      i = 0;
+      return i < group.length ? { done: false, value: group[i++]! } : gen.next().then(step);
+    };
+    return {
+      next: () => (i < group.length ? Promise.resolve({ done: false, value: group[i++]! }) : gen.next().then(step)),
+      return: async () => {
+        group = [];
+        await gen.return(undefined);
+        return { done: true, value: undefined };
+      },
+    };
   }
 
   /** Stops the join, frees its memory and deletes its spill files (idempotent). */
@@ -349,7 +366,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     await Promise.all(files.map((f) => ('finish' in f ? f.abort() : f.delete()).catch(() => {})));
   }
 
-  private async *run(): AsyncGenerator<Uint8Array> {
+  private async *run(): AsyncGenerator<Uint8Array[]> {
     try {
       const { plan } = this;
       const build = plan.buildSide === 'left' ? this.opts.left : this.opts.right;
@@ -372,9 +389,13 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Copies a batch into managed memory and, unless `trusted`, validates it (freed by the caller). */
-  private load(bytes: Uint8Array, schema: Schema, trusted = false): ManagedBatch {
-    const ptr = this.budget.alloc(bytes.length, 'an input batch');
+  /**
+   * Copies a batch into managed memory and, unless `trusted`, validates it (freed by the caller). With
+   * `into`, the copy goes to that buffer when it is large enough (`into.cap` bytes; not freed here).
+   */
+  private load(bytes: Uint8Array, schema: Schema, trusted = false, into?: { ptr: Ptr; cap: number }): ManagedBatch {
+    const reuse = into !== undefined && bytes.length <= into.cap;
+    const ptr = reuse ? into.ptr : this.budget.alloc(bytes.length, 'an input batch');
     this.k.memory.u8.set(bytes, ptr);
     const b = { ptr, byteLength: bytes.length };
     // trusted: the header is still checked (four words); a bad one gets the full validation's error
@@ -382,7 +403,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     try {
       this.k.validate(schema, b);
     } catch (e) {
-      this.budget.free(ptr);
+      if (!reuse) this.budget.free(ptr);
       throw e;
     }
     return b;
@@ -407,21 +428,25 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     return t;
   }
 
-  private drain(): Generator<Uint8Array> {
-    return this.out!.take();
+  /** The output batches completed so far, as one group (none: an empty group, which is skipped). */
+  private *drain(): Generator<Uint8Array[]> {
+    const group = [...this.out!.take()];
+    if (group.length > 0) yield group;
   }
 
   /** Probes every probe batch against one table (no partitioning); then the build side's own rows. */
-  private async *joinInMemory(chunks: Chunks, probe: Source, probeTrusted: boolean): AsyncGenerator<Uint8Array> {
+  private async *joinInMemory(chunks: Chunks, probe: Source, probeTrusted: boolean): AsyncGenerator<Uint8Array[]> {
     const { plan } = this;
     const table = this.newTable(chunks);
+    // one buffer for the probe batches (a larger batch gets one of its own)
+    const into = { ptr: this.budget.alloc(SEGMENT_BYTES, 'an input batch'), cap: SEGMENT_BYTES };
     try {
       for await (const bytes of probe) {
-        const mb = this.load(bytes, plan.probe.schema, probeTrusted);
+        const mb = this.load(bytes, plan.probe.schema, probeTrusted, into);
         try {
           table.probe(plan.probe.schema, plan.probe.keys, mb, plan.probeMode, this.out!);
         } finally {
-          this.budget.free(mb.ptr);
+          if (mb.ptr !== into.ptr) this.budget.free(mb.ptr);
         }
         yield* this.drain();
       }
@@ -429,6 +454,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
       this.out!.flush();
       yield* this.drain();
     } finally {
+      this.budget.free(into.ptr);
       table.close();
     }
   }
@@ -461,7 +487,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
   }
 
   /** One level: in memory if the build side fits, else partition, spill, recurse. */
-  private async *pass(build: Source, probe: Source, level: number, buildTrusted = false, probeTrusted = false): AsyncGenerator<Uint8Array> {
+  private async *pass(build: Source, probe: Source, level: number, buildTrusted = false, probeTrusted = false): AsyncGenerator<Uint8Array[]> {
     const { plan } = this;
     this.stats.maxLevel = Math.max(this.stats.maxLevel, level);
     const chunks = new Chunks(this.k, this.budget, plan.build.schema.id);
@@ -503,7 +529,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     }
   }
 
-  private async *partitioned(build: Source, probe: Source, level: number, probeTrusted = false): AsyncGenerator<Uint8Array> {
+  private async *partitioned(build: Source, probe: Source, level: number, probeTrusted = false): AsyncGenerator<Uint8Array[]> {
     const { plan } = this;
     const stage = this.stage!;
     const P = stage.n;
@@ -654,7 +680,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
    * partition streamed once per chunk; a JS-heap bitmap of matched probe rows carries "matched" across
    * chunks, and the probe rows' own output (outer / semi / anti) comes with the last chunk.
    */
-  private async *nestedLoop(build: SpillFile | undefined, probe: SpillFile | undefined): AsyncGenerator<Uint8Array> {
+  private async *nestedLoop(build: SpillFile | undefined, probe: SpillFile | undefined): AsyncGenerator<Uint8Array[]> {
     const { plan } = this;
     const useBitmap = (plan.probeMode & (JOIN_EMIT_PROBE_MATCHED | JOIN_EMIT_PROBE_UNMATCHED)) !== 0;
     let bitmap = new Uint8Array(1024);
