@@ -42,6 +42,43 @@ export function sortBatches(n: number): Uint8Array[] {
   return out;
 }
 
+/**
+ * Reads every row of the sorted output and checks that k never decreases; the check string is
+ * `${rows}|${first k}|${last k}`. A class with the loop state in locals: as locals of the async `run`
+ * they lived in its context object, a heap load and store per row (~15 → ~9 ns/row at 10M rows).
+ */
+export class OrderCheck {
+  count = 0;
+  first = '';
+  prevHi = -Infinity;
+  prevLo = -1;
+
+  batch(b: Uint8Array): void {
+    const w = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    const i32 = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    const m = w[2]!;
+    let prevHi = this.prevHi;
+    let prevLo = this.prevLo;
+    let count = this.count;
+    for (let r = 0, x = 4 + 4; r < m; r++, x += ROW / 4) {
+      const lo = w[x]!;
+      const hi = i32[x + 1]!;
+      if (hi < prevHi || (hi === prevHi && lo < prevLo)) throw new Error(`sluice: not sorted at row ${count}`);
+      if (count === 0) this.first = String(hi * 4294967296 + lo);
+      prevHi = hi;
+      prevLo = lo;
+      count++;
+    }
+    this.prevHi = prevHi;
+    this.prevLo = prevLo;
+    this.count = count;
+  }
+
+  result(): string {
+    return `${this.count}|${this.first}|${this.count ? this.prevHi * 4294967296 + this.prevLo : ''}`;
+  }
+}
+
 /** Sort (all in memory) or external sort (within budgetBytes) of `rows` rows by k. */
 export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult> {
   const external = o.workload === 'external-sort';
@@ -53,31 +90,15 @@ export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult
   const platform = await createNodePlatform();
   const t0 = performance.now();
   const sorter = new ExternalSorter({ kernels: k, schema, keys: ['k'], budget, trusted: true, reuseOutput: true, spill: { kind: 'file', createSpillStore: (so) => platform.spill.createSpillStore({ ...so, dir: o.tmpDir }) } });
-  let count = 0;
-  let first = '';
-  let prevHi = -Infinity;
-  let prevLo = -1;
+  const check = new OrderCheck();
   try {
     for (const b of input) await sorter.add(b);
-    for await (const b of sorter.sorted()) {
-      const w = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
-      const i32 = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
-      const m = w[2]!;
-      for (let r = 0, x = 4 + 4; r < m; r++, x += ROW / 4) {
-        const lo = w[x]!;
-        const hi = i32[x + 1]!;
-        if (hi < prevHi || (hi === prevHi && lo < prevLo)) throw new Error(`sluice: not sorted at row ${count}`);
-        if (count === 0) first = String(hi * 4294967296 + lo);
-        prevHi = hi;
-        prevLo = lo;
-        count++;
-      }
-    }
+    for await (const b of sorter.sorted()) check.batch(b);
   } finally {
     await sorter.close();
   }
   const seconds = since(t0);
   const st = sorter.stats;
   if (external && process.env['BENCH_VERBOSE']) console.error(`  sluice external-sort: ${st.runs} runs, ${st.mergePasses} merge passes, fan-in ${st.maxFanIn}, ${(st.spilledBytes / 2 ** 20).toFixed(0)} MiB spilled`);
-  return { seconds, check: `${count}|${first}|${count ? prevHi * 4294967296 + prevLo : ''}` };
+  return { seconds, check: check.result() };
 }
