@@ -11,23 +11,27 @@
 //   +28  buckets address             +32  entries address        +36  matched bitmap address
 //   +40  1 if the build schema has string/bytes/any fields
 //   +44  bucket mode: 0 = by hash (bucket = hash & mask), 1 = direct (see joinFinish), 2 = direct
-//        with each bucket holding its one entry's row address instead of the entry index + 1
+//        with each bucket holding its one entry's row address instead of the entry index + 1,
+//        3 = not linked yet (rows inserted since the last joinFinish)
 //   +48  i64 smallest key (direct modes)    +56  1 if no direct chain has two entries
 //   +60  dense image address (0: none; see joinDense)   +64 its stride S   +68 1 if each image starts
-//        with the build row's null-bitmap word          +72 reserved (8 bytes)
+//        with the build row's null-bitmap word          +72 entries whose hash is stored  +76 reserved
 //   +80  buckets: nBuckets × u32, entry index + 1 of the chain head (0: empty)
 //   then entries: capacity × 12 bytes { u32 hash, u32 row address, u32 next entry index + 1 (0: end) }
 //   then the matched bitmap: one bit per entry, ceil(capacity / 64) × 8 bytes
 // A build row with a NULL key field gets an entry (so outer scans can emit it) but joins no chain:
 // NULL keys never match (SQL). Cost: 12 bytes per entry + 4 per bucket + 1 bit; insert O(1);
 // probe O(1 + chain length), with the stored hash rejecting most non-matches before a key compare.
+// Inserts only append entries; joinFinish (called before probing, and by joinProbe itself if not)
+// links them once — direct or by hash — so a table never pays for both, and a direct table hashes
+// no key at all (hashes are computed when a by-hash link first needs them).
 //
 // Direct mode ("perfect hashing", as DuckDB does for small integer key ranges): when the build side
 // has one integer key (i32 / i64 / timestamp / bool) whose values span at most nBuckets, joinFinish
-// relinks the chains by bucket = key − min. Every chain then holds exactly the entries of one key, in
+// links the chains by bucket = key − min. Every chain then holds exactly the entries of one key, in
 // the same (newest first) order as by hash, so the probe neither hashes nor compares keys and its
-// output is the same bytes. An insert after that relinks by hash again. When no key repeats, an inner
-// join of fixed-width rows (the probe's tight loop) turns the buckets into the rows' addresses (mode 2),
+// output is the same bytes. An insert after that unlinks the table; joinFinish links it again. When
+// no key repeats, an inner join of fixed-width rows (the probe's tight loop) turns the buckets into the rows' addresses (mode 2),
 // so a probe row costs one random access fewer; any other probe turns them back first.
 //
 // Dense image (DuckDB's perfect hash join keeps build columns in arrays indexed by key − min the same
@@ -140,15 +144,10 @@ export function joinTableCount(t: usize): u32 {
  * table has no free entry (resultRow / resultOffset: the first row not inserted).
  */
 export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u32): u32 {
-  if (load<u32>(t, 44) != BUCKETS_BY_HASH) relinkByHash(t);
+  store<u32>(t, BUCKETS_UNLINKED, 44);
   store<u32>(t, 0, 60);
   const n = batchRowCount(batch);
-  const schema = <usize>load<u32>(t, 12);
-  const keys = <usize>load<u32>(t, 16);
-  const w = load<u32>(t, 20);
-  const mask = load<u32>(t);
   const cap = load<u32>(t, 4);
-  const buckets = <usize>load<u32>(t, 28);
   const entries = <usize>load<u32>(t, 32);
   let count = load<u32>(t, 8);
   let row = batch + startOffset;
@@ -159,17 +158,9 @@ export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u3
       return STATUS_FULL;
     }
     const ent = entries + <usize>count * ENTRY_BYTES;
+    store<u32>(ent, 0);
     store<u32>(ent, <u32>row, 4);
-    if (anyKeyNull(row, keys)) {
-      store<u32>(ent, 0);
-      store<u32>(ent, 0, 8);
-    } else {
-      const h = hashRow(row, w, schema, keys);
-      const b = buckets + (<usize>(h & mask) << 2);
-      store<u32>(ent, h);
-      store<u32>(ent, load<u32>(b), 8);
-      store<u32>(b, count + 1);
-    }
+    store<u32>(ent, 0, 8);
     count++;
     row += rowLength(row);
   }
@@ -184,6 +175,25 @@ export function joinBuild(t: usize, batch: usize, startRow: u32, startOffset: u3
 @inline const BUCKETS_DIRECT: u32 = 1;
 // @ts-ignore: decorator
 @inline const BUCKETS_DIRECT_ROWS: u32 = 2;
+// @ts-ignore: decorator
+@inline const BUCKETS_UNLINKED: u32 = 3;
+
+/** Stores the hash of every entry that has none yet (0 for a NULL key). */
+function ensureHashes(t: usize): void {
+  const count = load<u32>(t, 8);
+  let e = load<u32>(t, 72);
+  if (e >= count) return;
+  const schema = <usize>load<u32>(t, 12);
+  const keys = <usize>load<u32>(t, 16);
+  const w = load<u32>(t, 20);
+  const entries = <usize>load<u32>(t, 32);
+  for (; e < count; e++) {
+    const ent = entries + <usize>e * ENTRY_BYTES;
+    const row = <usize>load<u32>(ent, 4);
+    store<u32>(ent, anyKeyNull(row, keys) ? 0 : hashRow(row, w, schema, keys));
+  }
+  store<u32>(t, count, 72);
+}
 
 /** Links every entry with a non-NULL key into the direct chain of its key (min at +48), in insertion order. */
 function relinkDirect(t: usize): void {
@@ -225,6 +235,7 @@ function rowBuckets(t: usize): void {
 
 /** Relinks every chain by hash & mask (the entries keep their hashes), in insertion order. */
 function relinkByHash(t: usize): void {
+  ensureHashes(t);
   const mask = load<u32>(t);
   const keys = <usize>load<u32>(t, 16);
   const buckets = <usize>load<u32>(t, 28);
@@ -242,19 +253,26 @@ function relinkByHash(t: usize): void {
 }
 
 /**
- * Called after the last insert, before probing: switches the table to direct buckets when its one key
- * field is an integer type and the non-NULL keys span at most nBuckets values (else leaves it by
- * hash). Relinking walks the entries in insertion order, so chain order is as by hash. Returns the
- * bucket mode (0 by hash, 1 direct). O(entries).
+ * Called after the last insert, before probing (joinProbe calls it if not): links the entries —
+ * direct buckets when the table's one key field is an integer type and the non-NULL keys span at
+ * most nBuckets values, else by hash. Linking walks the entries in insertion order, so chain order is
+ * the same either way. Returns the bucket mode (0 by hash, 1 direct). O(entries).
  */
 export function joinFinish(t: usize): u32 {
-  if (load<u32>(t, 44) != BUCKETS_BY_HASH) return load<u32>(t, 44);
+  if (load<u32>(t, 44) != BUCKETS_UNLINKED) return load<u32>(t, 44);
+  const mode = linkDirect(t) ? BUCKETS_DIRECT : BUCKETS_BY_HASH;
+  if (mode == BUCKETS_BY_HASH) relinkByHash(t);
+  return mode;
+}
+
+/** Links the table by direct buckets if it qualifies (see joinFinish); false if it does not. */
+function linkDirect(t: usize): bool {
   const schema = <usize>load<u32>(t, 12);
   const keys = <usize>load<u32>(t, 16);
-  if (keyCount(keys) != 1) return BUCKETS_BY_HASH;
+  if (keyCount(keys) != 1) return false;
   const f = keyField(keys, 0);
   const ty = descType(schema, f);
-  if (ty != TYPE_I64 && ty != TYPE_I32 && ty != TYPE_TIMESTAMP && ty != TYPE_BOOL) return BUCKETS_BY_HASH;
+  if (ty != TYPE_I64 && ty != TYPE_I32 && ty != TYPE_TIMESTAMP && ty != TYPE_BOOL) return false;
   const mask = load<u32>(t);
   const entries = <usize>load<u32>(t, 32);
   const count = load<u32>(t, 8);
@@ -268,10 +286,10 @@ export function joinFinish(t: usize): u32 {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (lo > hi || <u64>hi - <u64>lo > <u64>mask) return BUCKETS_BY_HASH;
+  if (lo > hi || <u64>hi - <u64>lo > <u64>mask) return false;
   store<i64>(t, lo, 48);
   relinkDirect(t);
-  return BUCKETS_DIRECT;
+  return true;
 }
 
 /**
@@ -281,7 +299,7 @@ export function joinFinish(t: usize): u32 {
  */
 export function joinDenseBytes(t: usize): u32 {
   const mode = load<u32>(t, 44);
-  if (mode == BUCKETS_BY_HASH || load<u32>(t, 56) == 0 || load<u32>(t, 40) != 0) return 0;
+  if ((mode != BUCKETS_DIRECT && mode != BUCKETS_DIRECT_ROWS) || load<u32>(t, 56) == 0 || load<u32>(t, 40) != 0) return 0;
   const bn = load<u32>(t, 24);
   if (bn > 64) return 0;
   const entries = <usize>load<u32>(t, 32);
@@ -512,6 +530,7 @@ const chunkHead: usize = memory.data(<i32>(CHUNK * 4), 16);
  * row, even in the middle of its match list: flush `out` and call again with the same state.
  */
 export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u32, st: usize, out: usize, cap: u32): u32 {
+  if (load<u32>(t, 44) == BUCKETS_UNLINKED) joinFinish(t);
   const n = batchRowCount(batch);
   const pn = descFieldCount(ps);
   const pw = bitmapBytes(pn);
