@@ -9,7 +9,9 @@
 // Memory (all from the kernel pool, counted against `budgetBytes` and the reservation if one is given):
 //   output batch (outputBytes; with reuseOutput and ≥ 2 MiB of budget, 3 spares) + staging
 //   (2^bits × STAGE_BYTES) + the input batch being loaded + in-memory build chunks (32 KiB segments,
-//   rows packed) + their tables (~20 bytes per row).
+//   rows packed) + their tables (~20 bytes per row) + for an inner join over unique integer keys, a
+//   table's dense image (bindings/join.ts JoinTable: ~8 bytes per key value and payload field), taken
+//   only when a quarter of the budget stays free after it.
 // Inputs marked `trusted` (made by Sluice) skip row validation on the way in; spilled batches read
 // back are always validated.
 // Cost: in memory, one copy of each build row and one pass over each probe row; spilled, each
