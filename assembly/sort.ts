@@ -73,8 +73,8 @@ import {
 // @ts-ignore: decorator
 @inline const SMALL_BUCKET: u32 = 32;
 // @ts-ignore: decorator
-@inline const GATHER_AHEAD: u32 = 32;
-// keeps the gather's look-ahead loads from being optimized away
+@inline const GATHER_BLOCK: u32 = 128;
+// keeps the gather's touching loads from being optimized away
 let gatherSink: u32 = 0;
 
 // The encoding plan of one call: at most PREFIX_BYTES fields (each takes ≥ 1 byte).
@@ -556,13 +556,23 @@ export function gatherSorted(index: usize, count: u32, startIdx: u32, out: usize
   let full = false;
   let need: u32 = 0;
   let touched: u32 = 0;
-  // hot loop inlined by hand: the rows are read in random order, so the row GATHER_AHEAD entries on
-  // is touched (its length word loaded) early, to have more cache/TLB misses in flight at once
+  // hot loop inlined by hand. The rows are read in random order (a cache and TLB miss each once the
+  // rows outgrow the caches): before copying a block of up to GATHER_BLOCK rows, a tight loop touches
+  // the first and last word of each (as far as the output has room), so their misses overlap instead
+  // of being taken one row at a time
   let blockEnd = i;
   for (; i < count; i++) {
     if (i == blockEnd) {
-      blockEnd = min(count, i + GATHER_AHEAD);
-      for (let j = i; j < blockEnd; j++) touched += load<u32>(<usize>load<u32>(entryAt(index, j), 8));
+      const end = min(count, i + GATHER_BLOCK);
+      let ahead = <u64>used;
+      while (blockEnd < end) {
+        const r = <usize>load<u32>(entryAt(index, blockEnd), 8);
+        const l = load<u32>(r);
+        touched += load<u32>(r + <usize>l - 4);
+        blockEnd++;
+        ahead += l;
+        if (ahead > <u64>cap) break;
+      }
     }
     const row = <usize>load<u32>(entryAt(index, i), 8);
     const len = rowLength(row);
