@@ -12,11 +12,23 @@
 //   Array                      → array
 //   plain object               → map with string keys → plain object
 //   Date (valid)               → timestamp extension (type -1, 96-bit form) → Date
-// Anything else (functions, symbols, Map, class instances, other typed arrays, cycles or nesting
+//   Error (any class)          → error extension (type 1, below) → an instance of the class of that
+//                                name where this thread knows it (error-codec.ts: Sluice's errors, the
+//                                standard ones, registerErrorClass), else a SluiceError with the name
+// Anything else (functions, symbols, Map, other class instances, other typed arrays, cycles or nesting
 // deeper than MAX_DEPTH) cannot be encoded: `AnyEncodeError`.
 // The decoder also accepts what other MessagePack writers produce: float32, the 32/64-bit timestamp
 // forms, integer map keys (as strings). Other extension types are rejected as corrupt.
+//
+// Error extension (type 1; ext 8/16/32 by size), payload = one MessagePack array:
+//   [name: str, message: str, stack: str | nil, props: map, cause?: any]
+// props are the error's own enumerable properties but name/message/stack/cause (e.g. an
+// InvalidKeyError's record, key, reason, domain, context); 4 elements = no cause, 5 = a cause (any
+// value; an Error nests as another error extension). Inside an error, a property or cause this codec
+// cannot encode (a function, a class instance, a cycle) travels as its String() form instead of
+// failing, so a side output of errors never fails because of what an error happens to hold.
 
+import { errorParts, reviveErrorParts } from './error-codec.ts';
 import { CorruptBatchError } from './errors.ts';
 import { readUtf8, writeUtf8, utf8Length } from './utf8.ts';
 
@@ -35,6 +47,9 @@ export class AnyEncodeError extends Error {
 
 const TWO_32 = 4294967296;
 
+/** MessagePack extension type of an Error (application types are 0..127). */
+export const EXT_ERROR = 1;
+
 /**
  * A reusable MessagePack encoder writing into an internal, growing buffer.
  * Cost: O(size of the value); amortized no allocation once the buffer has grown.
@@ -47,10 +62,13 @@ export class AnyEncoder {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
   private pos = 0;
+  /** The errors being encoded, outermost first (a cause or property that is one of them is a cycle). */
+  private readonly openErrors: Error[] = [];
 
   /** Encodes `value`; the result is a view of the internal buffer, valid until the next call. */
   encode(value: unknown): Uint8Array {
     this.pos = 0;
+    this.openErrors.length = 0;
     this.value(value, 0, '');
     return this.buf.subarray(0, this.pos);
   }
@@ -149,6 +167,10 @@ export class AnyEncoder {
       this.pos += 12;
       return;
     }
+    if (v instanceof Error) {
+      this.error(v, depth, path);
+      return;
+    }
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
       const name = (v as object).constructor?.name ?? 'object';
@@ -166,6 +188,67 @@ export class AnyEncoder {
       if (x === undefined) continue;
       this.string(k);
       this.value(x, depth + 1, path ? `${path}.${k}` : k);
+    }
+  }
+
+  /** The error extension (layout at the top of this file). */
+  private error(e: Error, depth: number, path: string): void {
+    if (this.openErrors.includes(e)) throw new AnyEncodeError(path, 'a cyclic error cannot be encoded');
+    this.openErrors.push(e);
+    const p = errorParts(e);
+    // ext 32 header now, its length patched (and the header shortened) once the payload is written
+    this.ensure(6);
+    const start = this.pos;
+    this.buf[start] = 0xc9;
+    this.buf[start + 5] = EXT_ERROR;
+    this.pos += 6;
+    this.byte(p.hasCause ? 0x95 : 0x94);
+    this.string(p.name);
+    this.string(p.message);
+    if (p.stack === undefined) this.byte(0xc0);
+    else this.string(p.stack);
+    const keys = Object.keys(p.props).filter((k) => p.props[k] !== undefined);
+    const n = keys.length;
+    if (n < 16) this.byte(0x80 | n);
+    else if (n < 0x10000) this.u16(0xde, n);
+    else this.u32(0xdf, n);
+    for (const k of keys) {
+      this.string(k);
+      this.lenient(p.props[k], depth + 2, `${path}.${k}`);
+    }
+    if (p.hasCause) this.lenient(p.cause, depth + 1, `${path}.cause`);
+    this.openErrors.pop();
+    const len = this.pos - start - 6;
+    const head = len < 0x100 ? 3 : len < 0x10000 ? 4 : 6;
+    if (head !== 6) this.buf.copyWithin(start + head, start + 6, this.pos);
+    if (head === 3) {
+      this.buf[start] = 0xc7;
+      this.buf[start + 1] = len;
+    } else if (head === 4) {
+      this.buf[start] = 0xc8;
+      this.view.setUint16(start + 1, len);
+    } else this.view.setUint32(start + 1, len);
+    this.buf[start + head - 1] = EXT_ERROR;
+    this.pos = start + head + len;
+  }
+
+  /** `v`, or its String() form if it cannot be encoded (inside an error only). */
+  private lenient(v: unknown, depth: number, path: string): void {
+    const at = this.pos;
+    const open = this.openErrors.length;
+    try {
+      this.value(v, depth, path);
+    } catch (e) {
+      if (!(e instanceof AnyEncodeError) || depth > MAX_DEPTH) throw e;
+      this.pos = at;
+      this.openErrors.length = open;
+      let s: string;
+      try {
+        s = String(v);
+      } catch {
+        s = `[unencodable ${typeof v}]`;
+      }
+      this.string(s);
     }
   }
 
@@ -253,7 +336,8 @@ class AnyDecoder {
   constructor(
     private readonly u8: Uint8Array,
     public pos: number,
-    private readonly end: number,
+    /** Where the value being read must end (narrowed to an extension's payload while reading it). */
+    private end: number,
     private readonly shared: boolean,
   ) {
     this.view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -289,11 +373,11 @@ class AnyDecoder {
       case 0xc6:
         return this.bin(v.getUint32(this.need(4)));
       case 0xc7:
-        return this.ext(this.u8[this.need(1)]!);
+        return this.ext(this.u8[this.need(1)]!, depth);
       case 0xc8:
-        return this.ext(v.getUint16(this.need(2)));
+        return this.ext(v.getUint16(this.need(2)), depth);
       case 0xc9:
-        return this.ext(v.getUint32(this.need(4)));
+        return this.ext(v.getUint32(this.need(4)), depth);
       case 0xca:
         return v.getFloat32(this.need(4));
       case 0xcb:
@@ -315,15 +399,15 @@ class AnyDecoder {
       case 0xd3:
         return v.getBigInt64(this.need(8));
       case 0xd4:
-        return this.ext(1);
+        return this.ext(1, depth);
       case 0xd5:
-        return this.ext(2);
+        return this.ext(2, depth);
       case 0xd6:
-        return this.ext(4);
+        return this.ext(4, depth);
       case 0xd7:
-        return this.ext(8);
+        return this.ext(8, depth);
       case 0xd8:
-        return this.ext(16);
+        return this.ext(16, depth);
       case 0xd9:
         return this.str(this.u8[this.need(1)]!);
       case 0xda:
@@ -375,9 +459,10 @@ class AnyDecoder {
     return out;
   }
 
-  private ext(n: number): Date {
+  private ext(n: number, depth: number): Date | Error {
     const type = this.view.getInt8(this.need(1));
     const p = this.need(n);
+    if (type === EXT_ERROR) return this.error(p, n, depth);
     if (type !== -1) throw new CorruptBatchError(`any payload has an unsupported MessagePack extension type ${type}`);
     const v = this.view;
     if (n === 4) return new Date(v.getUint32(p) * 1000);
@@ -394,5 +479,23 @@ class AnyDecoder {
       return new Date(sec * 1000 + Math.floor(nsec / 1e6));
     }
     throw new CorruptBatchError(`any payload has a timestamp extension of invalid length ${n}`);
+  }
+
+  /** The error extension's payload at [p, p + n) (layout at the top of this file). */
+  private error(p: number, n: number, depth: number): Error {
+    const end = this.end;
+    const after = this.pos;
+    this.pos = p;
+    this.end = p + n;
+    const parts = this.value(depth + 1);
+    if (this.pos !== p + n) throw new CorruptBatchError(`any payload has an error extension with ${p + n - this.pos} trailing bytes`);
+    this.end = end;
+    this.pos = after;
+    if (!Array.isArray(parts) || (parts.length !== 4 && parts.length !== 5)) throw new CorruptBatchError('any payload has an error extension that is not an array of 4 or 5');
+    const [name, message, stack, props] = parts;
+    if (typeof name !== 'string' || typeof message !== 'string' || (stack !== null && typeof stack !== 'string') || props === null || typeof props !== 'object' || Array.isArray(props) || props instanceof Uint8Array || props instanceof Date || props instanceof Error) {
+      throw new CorruptBatchError('any payload has an error extension with fields of the wrong types');
+    }
+    return reviveErrorParts({ name, message, stack: stack ?? undefined, props: props as Record<string, unknown>, hasCause: parts.length === 5, cause: parts[4] });
   }
 }

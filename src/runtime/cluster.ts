@@ -3,13 +3,14 @@
 // results and live metrics, and carrying a failure (as a typed error) back to the caller. The worker
 // side is src/api/worker-main.ts.
 
-import * as coreErrors from '../core/errors.ts';
+import { registerErrorClass, reviveError, type SerializedError } from '../core/error-codec.ts';
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
 import type { ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
 import type { WorkerHandle, WorkerSpawner } from '../platform/types.ts';
 import { JobResult, type LiveOperatorMetrics, type OperatorMetrics } from './job-result.ts';
 import type { RuntimeMode } from '../graph/operator.ts';
 import { MIN_WATERMARK } from './watermark-valve.ts';
+import { InvalidKeyError, UnhashableKeyError } from './keys.ts';
 
 /** The worker that runs `subtask` among `workers`: subtask i of every vertex shares worker i mod n (Flink's slot sharing). */
 export function workerOf(subtask: Pick<ExecutionSubtask, 'index'>, workers: number): number {
@@ -48,50 +49,12 @@ export type WorkerMessage =
 /** The parent's messages to a worker. */
 export type ParentMessage = { readonly type: 'cancel'; readonly reason?: string };
 
-/** An error as it crosses threads. */
-export interface SerializedError {
-  readonly name: string;
-  readonly message: string;
-  readonly stack?: string | undefined;
-  /** Own properties that survived a structured clone (domain, context, field, ...). */
-  readonly props: Record<string, unknown>;
-  readonly cause?: SerializedError | undefined;
-}
-
-/** Turns an error into something a structured clone keeps (its class is restored by name on the other side). */
-export function serializeError(e: unknown, depth = 0): SerializedError {
-  if (!(e instanceof Error)) return { name: 'Error', message: String(e), props: {} };
-  const props: Record<string, unknown> = {};
-  for (const k of Object.keys(e)) {
-    if (k === 'cause') continue;
-    const v = (e as unknown as Record<string, unknown>)[k];
-    try {
-      props[k] = structuredClone(v);
-    } catch {
-      props[k] = String(v);
-    }
-  }
-  const cause = (e as { cause?: unknown }).cause;
-  return { name: e.name, message: e.message, stack: e.stack, props, cause: cause !== undefined && depth < 3 ? serializeError(cause, depth + 1) : undefined };
-}
-
-const ERROR_CLASSES: Record<string, { prototype: Error }> = {};
-for (const v of Object.values(coreErrors)) {
-  if (typeof v === 'function' && v.prototype instanceof Error) ERROR_CLASSES[v.name] = v as unknown as { prototype: Error };
-}
-const STANDARD: Record<string, { prototype: Error }> = { TypeError, RangeError, SyntaxError, ReferenceError };
-
-/** The error a worker reported, as an instance of its class where the parent knows it (else a SluiceError with its name). */
-export function reviveError(s: SerializedError): Error {
-  const proto = (ERROR_CLASSES[s.name] ?? STANDARD[s.name] ?? (s.name === 'Error' ? Error : SluiceError)).prototype;
-  const e = Object.create(proto) as Error;
-  Object.defineProperty(e, 'message', { value: s.message, writable: true, configurable: true });
-  Object.defineProperty(e, 'name', { value: s.name, writable: true, configurable: true });
-  if (s.stack !== undefined) Object.defineProperty(e, 'stack', { value: s.stack, writable: true, configurable: true });
-  for (const [k, v] of Object.entries(s.props)) (e as unknown as Record<string, unknown>)[k] = v;
-  if (s.cause) Object.defineProperty(e, 'cause', { value: reviveError(s.cause), writable: true, configurable: true });
-  return e;
-}
+// The failure report's error (de)serialization lives in src/core/error-codec.ts, shared with the
+// MessagePack codec that carries errors inside records; re-exported here for the worker side.
+export { reviveError, serializeError, type SerializedError } from '../core/error-codec.ts';
+// The runtime's errors that travel inside records (keyBy's invalid-keys side output) or as failures,
+// revived as instances of their class in every thread that runs a job on workers (each imports this).
+registerErrorClass(InvalidKeyError, UnhashableKeyError);
 
 /** Options of {@link runOnWorkers}. */
 export interface ClusterOptions {
