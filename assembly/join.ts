@@ -446,6 +446,16 @@ function writeJoined(
   memory.fill(dst + pos, 0, size - pos);
 }
 
+/** The output batch is full at probe row r (byte offset `off`): header, state and result; STATUS_FULL. */
+// @ts-ignore: decorator
+@inline function probeFull(out: usize, used: u32, cnt: u32, st: usize, r: u32, off: u32, phase: u32, e: u32, h: u32, size: u32): u32 {
+  store<u32>(out, used, 4);
+  store<u32>(out, cnt, 8);
+  saveProbe(st, r, off, phase, e, h, phase);
+  setResult(r, off, 0, size);
+  return STATUS_FULL;
+}
+
 // @ts-ignore: decorator
 @inline function saveProbe(st: usize, r: u32, off: u32, phase: u32, e: u32, h: u32, any: u32): void {
   store<u32>(st, r);
@@ -635,13 +645,7 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
         let b = <usize>load<u32>(chunkHead + (<usize>(r - chunkStart) << 2));
         if (phase != 0) b = e == 0 ? 0 : <usize>load<u32>(entries + <usize>(e - 1) * ENTRY_BYTES, 4);
         if (b != 0) {
-          if (<u64>used + <u64>fixedSize > <u64>cap) {
-            store<u32>(out, used, 4);
-            store<u32>(out, cnt, 8);
-            saveProbe(st, r, <u32>(row - batch), 0, 0, 0, 0);
-            setResult(r, <u32>(row - batch), 0, fixedSize);
-            return STATUS_FULL;
-          }
+          if (<u64>used + <u64>fixedSize > <u64>cap) return probeFull(out, used, cnt, st, r, <u32>(row - batch), 0, 0, 0, fixedSize);
           const dst = out + used;
           used += fixedSize;
           cnt++;
@@ -680,13 +684,7 @@ export function joinProbe(t: usize, batch: usize, ps: usize, pk: usize, mode: u3
             eq = x == y || (x != x && y != y);
           }
           if (eq) {
-            if (<u64>used + <u64>fixedSize > <u64>cap) {
-              store<u32>(out, used, 4);
-              store<u32>(out, cnt, 8);
-              saveProbe(st, r, <u32>(row - batch), 1, e, h, 1);
-              setResult(r, <u32>(row - batch), 0, fixedSize);
-              return STATUS_FULL;
-            }
+            if (<u64>used + <u64>fixedSize > <u64>cap) return probeFull(out, used, cnt, st, r, <u32>(row - batch), 1, e, h, fixedSize);
             const dst = out + used;
             used += fixedSize;
             cnt++;
@@ -854,13 +852,7 @@ function probeDense(t: usize, batch: usize, pf: u32, pn: u32, pKeyOff: usize, bu
     // pass 3: the joined rows
     for (let i: u32 = 0; i < m; i++) {
       if (load<u32>(denseIdx + (<usize>i << 2)) != 0xffffffff) {
-        if (<u64>used + <u64>size > <u64>cap) {
-          store<u32>(out, used, 4);
-          store<u32>(out, cnt, 8);
-          saveProbe(st, r, <u32>(row - batch), 0, 0, 0, 0);
-          setResult(r, <u32>(row - batch), 0, size);
-          return STATUS_FULL;
-        }
+        if (<u64>used + <u64>size > <u64>cap) return probeFull(out, used, cnt, st, r, <u32>(row - batch), 0, 0, 0, size);
         const dst = out + used;
         used += size;
         cnt++;

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hashJoin, JOIN_TYPES, JoinTable, JoinOutput, partitionForJoin, planJoin, schemaDescriptor, keyDescriptor, type JoinType } from '../../bindings/index.ts';
 import { JobDefinitionError } from '../../src/core/errors.ts';
-import { encodeBatch, fieldsOf, KINDS, randomRows, randomValue, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
+import { encodeBatch, encodeBatches, fieldsOf, KINDS, randomRows, randomValue, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
 import { BUILDS, CAPACITIES, hex, kernelsFor } from '../reference/harness.ts';
 import { batchRows, DONE, refValidate } from '../reference/kernels.ts';
 import { refJoin, rowMultiset } from '../reference/join.ts';
@@ -231,13 +231,7 @@ for (const { name, debug } of BUILDS) {
           const v = Math.max(kind === 'timestamp' ? 0 : -Infinity, pool[i]!);
           r[ki] = !distinct ? key(f[ki]!) : f[ki]!.nullable && rng.bool(0.05) ? null : kind === 'i64' ? BigInt(v) : v;
         });
-        const out: Uint8Array[] = [];
-        for (let i = 0; i < rows.length; ) {
-          const t = rng.range(1, 80);
-          out.push(encodeBatch(f, rows.slice(i, i + t)));
-          i += t;
-        }
-        return out;
+        return encodeBatches(rng, f, rows, 80);
       };
       const lb = side(L, 0, rng.pick([1, 20, 200]));
       const rb = side(R, rk, rng.pick([1, 20, 200]), unique);
@@ -298,17 +292,8 @@ for (const { name, debug } of BUILDS) {
       const prows = randomRows(rng, P, rng.pick([1, 50, 700]), { small: true, pNull });
       // keys inside, below and above the build range, and NULLs
       for (const r of prows) r[0] = P[0]!.nullable && rng.bool(0.05) ? null : asKey(Math.max(kind === 'timestamp' ? 0 : -Infinity, base - 3 + rng.int(nb + 6)));
-      const batches = (f: RefField[], rows: RefValue[][]): Uint8Array[] => {
-        const out: Uint8Array[] = [];
-        for (let i = 0; i < rows.length; ) {
-          const t = rng.range(1, 500);
-          out.push(encodeBatch(f, rows.slice(i, i + t)));
-          i += t;
-        }
-        return out;
-      };
-      const pb = batches(P, prows);
-      const bb = batches(B, brows);
+      const pb = encodeBatches(rng, P, prows, 500);
+      const bb = encodeBatches(rng, B, brows, 500);
       const buildFirst = rng.bool(0.5);
       const spec = buildFirst
         ? ({ type: 'inner', left: schemaOf(B), right: schemaOf(P), leftKeys: [bk], rightKeys: [0], buildSide: 'left' } as const)

@@ -11,7 +11,7 @@ import { CorruptBatchError, SchemaMismatchError } from '../../src/core/errors.ts
 import { HybridHashJoin } from '../../src/operators/batch/hash-join.ts';
 import { detectPlatform } from '../../src/platform/index.ts';
 import type { SpillStore } from '../../src/platform/types.ts';
-import { encodeBatch, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
+import { encodeBatches, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
 import { batchRows } from '../reference/kernels.ts';
 import { refJoin, rowMultiset } from '../reference/join.ts';
 import { forSeeds, type Rng } from '../reference/random.ts';
@@ -32,13 +32,7 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
 }
 
 function cut(rng: Rng, fields: RefField[], rows: RefValue[][]): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < rows.length; ) {
-    const n = rng.range(1, 300);
-    out.push(encodeBatch(fields, rows.slice(i, i + n)));
-    i += n;
-  }
-  return out;
+  return encodeBatches(rng, fields, rows, 300);
 }
 
 const LF: RefField[] = [

@@ -113,6 +113,17 @@ export function encodeBatch(
   return concatRows(encoded, opts.schemaId ?? fingerprint(fields));
 }
 
+/** `rows` cut into batches of 1 … `maxRows` rows (random sizes). */
+export function encodeBatches(rng: Rng, fields: readonly RefField[], rows: readonly (readonly RefValue[])[], maxRows: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < rows.length; ) {
+    const n = rng.range(1, maxRows);
+    out.push(encodeBatch(fields, rows.slice(i, i + n)));
+    i += n;
+  }
+  return out;
+}
+
 /** A batch made of already-encoded rows. */
 export function concatRows(rows: readonly Uint8Array[], schemaId: number): Uint8Array {
   const len = 16 + rows.reduce((s, r) => s + r.length, 0);
