@@ -7,8 +7,8 @@
 import * as coreErrors from './errors.ts';
 import { SluiceError } from './errors.ts';
 
-/** A constructor whose instances are errors; only its `name` and `prototype` are used. */
-export type ErrorClass = { readonly name: string; readonly prototype: Error };
+/** A class whose instances are errors; its constructor is not run when an error is revived. */
+export type ErrorClass = abstract new (...args: any[]) => Error;
 
 const CLASSES = new Map<string, ErrorClass>();
 
@@ -31,9 +31,9 @@ for (const v of Object.values(coreErrors)) {
 }
 registerErrorClass(Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError);
 
-/** The prototype an error named `name` is revived with: its registered class, else Error for 'Error', else SluiceError. */
-export function errorPrototype(name: string): Error {
-  return (CLASSES.get(name) ?? SluiceError).prototype;
+/** The class an error named `name` is revived as: its registered class, else SluiceError. */
+export function errorClass(name: string): ErrorClass {
+  return CLASSES.get(name) ?? SluiceError;
 }
 
 /** An error taken apart. `props` are its own enumerable properties but name, message, stack and cause. */
@@ -60,17 +60,20 @@ export function errorParts(e: Error): ErrorParts {
 }
 
 /**
- * An instance of the class of `p.name` (see {@link errorPrototype}) with `p`'s message, name, stack,
- * properties and cause, made without running a constructor. Never throws for any parts.
+ * An instance of the class of `p.name` (see {@link errorClass}) with `p`'s message, name, stack,
+ * properties and cause, made without running that class's constructor. It is a genuine Error object
+ * (made by Error with the class as new.target, not by Object.create), so a structured clone or a
+ * debugger still treats it as an error. Never throws for any parts.
  */
 export function reviveErrorParts(p: ErrorParts): Error {
-  const e = Object.create(errorPrototype(p.name)) as Error;
+  const e = Reflect.construct(Error, [], errorClass(p.name)) as Error;
   const hidden = (k: string, value: unknown): void => {
     Object.defineProperty(e, k, { value, writable: true, configurable: true, enumerable: false });
   };
   hidden('message', p.message);
   hidden('name', p.name);
   if (p.stack !== undefined) hidden('stack', p.stack);
+  else delete (e as { stack?: string }).stack; // the stack of this call is nobody's
   // defineProperty, not assignment: a property named __proto__ stays a property
   for (const [k, value] of Object.entries(p.props)) Object.defineProperty(e, k, { value, writable: true, configurable: true, enumerable: true });
   if (p.hasCause) hidden('cause', p.cause);

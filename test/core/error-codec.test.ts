@@ -31,6 +31,9 @@ test('an InvalidKeyError with a nested record comes back as an InvalidKeyError n
   assert.is(back.name, 'InvalidKeyError');
   assert.is(back.message, bad!.message);
   assert.is(back.stack, bad!.stack);
+  // a genuine error object: a structured clone (how collect sinks report from workers) keeps its message
+  assert.is(Object.prototype.toString.call(back), '[object Error]');
+  assert.is(structuredClone(back).message, bad!.message);
   assert.equal(back.context, { operator: 'KeyBy(account)', subtask: 1, recordIndex: 42 });
   assert.is(back.reason, 'missing-field');
   assert.is(back.domain, 'user');

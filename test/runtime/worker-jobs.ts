@@ -1,7 +1,7 @@
 // Owns the jobs of the worker-executor tests (worker-executor.test.ts): defined with defineJob in a
 // module of their own so that each worker thread can import it and build the same job.
 
-import { count, defineJob, schema, sum, t, WatermarkStrategy } from '../../src/index.ts';
+import { count, defineJob, InvalidKeyError, type InvalidTimestampError, JobDefinitionError, OutputTag, schema, sum, t, WatermarkStrategy } from '../../src/index.ts';
 import { type Ev, events, windowSum } from '../fixtures/event-time.ts';
 
 export { events, rng, W as WINDOW, type Ev, type WinOut } from '../fixtures/event-time.ts';
@@ -84,6 +84,64 @@ export const spillingGroupBy = defineJob(import.meta.url, (env, p: { rows: numbe
       .map(function check(r) {
         if (r.k === p.failOn) throw new Error(`group ${r.k} is cursed`);
         return r;
+      })
+      .collect(),
+  };
+});
+
+/** A generated row of {@link invalidKeys}: every `badEvery`-th has no key field `k`. */
+export type KeyRow = { id: number; v: number; k?: string };
+
+/**
+ * keyBy('k', { invalidKeys: tag }) over a parallel source where some rows have no key: the keyed sums,
+ * and the side output's InvalidKeyErrors rebalanced (so they cross workers) both as they are and as
+ * seen by a map on the consuming worker (class, context, record, cause class).
+ */
+export const invalidKeys = defineJob(import.meta.url, (env, p: { n: number; badEvery: number }) => {
+  const bad = new OutputTag<InvalidKeyError<KeyRow>>('bad-keys');
+  const keyed = env
+    .fromGenerator(p.n, (i): KeyRow => (i % p.badEvery === 3 ? { id: i, v: i } : { id: i, v: i, k: `k${i % 7}` }))
+    .keyBy('k', { invalidKeys: bad });
+  const side = keyed.getSideOutput(bad).rebalance();
+  return {
+    sums: keyed.sum('v').collect(),
+    errors: side.collect(),
+    seen: side
+      .map(function describe(e) {
+        return {
+          isInvalidKeyError: e instanceof InvalidKeyError,
+          causeIsJobDefinitionError: e.cause instanceof JobDefinitionError,
+          name: e.name,
+          message: e.message,
+          reason: e.reason,
+          context: e.context,
+          record: e.record,
+        };
+      })
+      .collect(),
+  };
+});
+
+/**
+ * Invalid event timestamps to a side output over a parallel source: the InvalidTimestampErrors are
+ * rebalanced (so they cross workers) and described by a map on the consuming worker.
+ */
+export const invalidTimestamps = defineJob(import.meta.url, (env, p: { n: number; badEvery: number }) => {
+  const bad = new OutputTag<InvalidTimestampError>('bad-ts');
+  const stamped = env
+    .fromGenerator(p.n, (i): { id: number; t: unknown } => ({ id: i, t: i % p.badEvery === 5 ? `t${i}` : i }))
+    .assignTimestampsAndWatermarks(
+      WatermarkStrategy.forBoundedOutOfOrderness<{ id: number; t: unknown }>(1000)
+        .withTimestampAssigner((e) => e.t as number)
+        .withInvalidTimestamps({ sideOutput: bad }),
+    );
+  return {
+    good: stamped.collect(),
+    seen: stamped
+      .getSideOutput(bad)
+      .rebalance()
+      .map(function describe(e) {
+        return { name: e.name, message: e.message, context: e.context, record: e.record as { id: number; t: unknown }, value: e.value };
       })
       .collect(),
   };
