@@ -167,14 +167,14 @@ export class AnyEncoder {
       this.pos += 12;
       return;
     }
-    if (v instanceof Error) {
-      this.error(v, depth, path);
-      return;
-    }
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
+      if (v instanceof Error) {
+        this.error(v, depth, path);
+        return;
+      }
       const name = (v as object).constructor?.name ?? 'object';
-      throw new AnyEncodeError(path, `a ${name} cannot be encoded (plain objects, arrays, Uint8Array and Date only)`);
+      throw new AnyEncodeError(path, `a ${name} cannot be encoded (plain objects, arrays, Uint8Array, Date and Error only)`);
     }
     const obj = v as Record<string, unknown>;
     const keys = Object.keys(obj);

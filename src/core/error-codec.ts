@@ -53,7 +53,12 @@ const SKIPPED = new Set(['name', 'message', 'stack', 'cause']);
 export function errorParts(e: Error): ErrorParts {
   const props: Record<string, unknown> = {};
   for (const k of Object.keys(e)) {
-    if (!SKIPPED.has(k)) props[k] = (e as unknown as Record<string, unknown>)[k];
+    if (SKIPPED.has(k)) continue;
+    try {
+      props[k] = (e as unknown as Record<string, unknown>)[k];
+    } catch (x) {
+      props[k] = `[property getter threw: ${x instanceof Error ? x.message : typeof x}]`; // a getter: say so rather than fail
+    }
   }
   const stack = typeof e.stack === 'string' ? e.stack : undefined;
   return { name: String(e.name), message: String(e.message), stack, props, hasCause: 'cause' in e, cause: (e as { cause?: unknown }).cause };

@@ -104,6 +104,8 @@ test('what an error holds that the codec cannot encode travels as text; cycles e
   assert.is(back.e.map, '[object Map]');
   assert.is(back.e.self, 'Error: odd');
   assert.is(back.cyclicCause.cause, 'Error: loop');
+  const getter = Object.defineProperty(new Error('g'), 'boom', { enumerable: true, get: () => { throw new Error('no'); } });
+  assert.match(String((roundTrip(getter) as unknown as Record<string, unknown>).boom), /getter threw: no/);
   // the same values outside an error are still refused
   assert.throws(() => enc.encode({ fn: () => 1 }));
 });
