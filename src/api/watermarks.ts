@@ -4,6 +4,7 @@
 // `Watermarker` the runtime runs per source split (the contract lives in runtime/watermark-valve.ts).
 
 import { SluiceError, previewRecord, previewValue, type ErrorContext } from '../core/errors.ts';
+import { registerErrorClass } from '../core/error-codec.ts';
 import {
   MAX_WATERMARK,
   MIN_WATERMARK,
@@ -94,6 +95,7 @@ export class InvalidWatermarkError extends SluiceError {
   }
 }
 
+registerErrorClass(InvalidTimestampError, InvalidWatermarkError);
 
 function checkMillis(what: string, ms: number, allowZero = true): number {
   if (!Number.isSafeInteger(ms) || ms < 0 || (!allowZero && ms === 0)) {

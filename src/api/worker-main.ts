@@ -9,7 +9,7 @@ import { explainJobGraph } from '../graph/explain.ts';
 import { connectParent } from '../platform/workers.ts';
 import type { ChannelEvent } from '../runtime/channel.ts';
 import { SystemClock } from '../runtime/clock.ts';
-import { serializeError, workerOf, type ParentMessage, type WorkerJobData, type WorkerMessage } from '../runtime/cluster.ts';
+import { packCollected, serializeError, workerOf, type ParentMessage, type WorkerJobData, type WorkerMessage } from '../runtime/cluster.ts';
 import { channelDescription, executeGraph } from '../runtime/executor.ts';
 import { liveMetrics } from '../runtime/job-result.ts';
 import { NetworkBufferPool } from '../runtime/network/buffer-pool.ts';
@@ -94,7 +94,7 @@ try {
   }
   await batchCleanupSettled();
   clearInterval(metricsTimer);
-  post({ type: 'done', durationMs: result.durationMs, operators: [...result.operators], collected: sinks.map((s) => s.collected ?? null) });
+  post({ type: 'done', durationMs: result.durationMs, operators: [...result.operators], collected: sinks.map((s) => (s.collected ? packCollected(s.collected) : null)) });
 } catch (e) {
   clearInterval(metricsTimer);
   const error = e instanceof Error ? e : new SluiceError(String(e));

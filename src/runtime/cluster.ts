@@ -3,6 +3,7 @@
 // results and live metrics, and carrying a failure (as a typed error) back to the caller. The worker
 // side is src/api/worker-main.ts.
 
+import { AnyEncoder, decodeAny } from '../core/any-codec.ts';
 import { registerErrorClass, reviveError, type SerializedError } from '../core/error-codec.ts';
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
 import type { ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
@@ -43,7 +44,7 @@ export interface WorkerJobData {
 /** A worker's messages to the parent. */
 export type WorkerMessage =
   | { readonly type: 'metrics'; readonly elapsedMs: number; readonly operators: LiveOperatorMetrics[] }
-  | { readonly type: 'done'; readonly durationMs: number; readonly operators: OperatorMetrics[]; readonly collected: (unknown[] | null)[] }
+  | { readonly type: 'done'; readonly durationMs: number; readonly operators: OperatorMetrics[]; readonly collected: (CollectedRecords | null)[] }
   | { readonly type: 'failed'; readonly error: SerializedError };
 
 /** The parent's messages to a worker. */
@@ -55,6 +56,47 @@ export { reviveError, serializeError, type SerializedError } from '../core/error
 // The runtime's errors that travel inside records (keyBy's invalid-keys side output) or as failures,
 // revived as instances of their class in every thread that runs a job on workers (each imports this).
 registerErrorClass(InvalidKeyError, UnhashableKeyError);
+
+/**
+ * A collect sink's records on their way to the parent: a structured clone, except that the records
+ * that are errors (which a clone turns into plain Errors without their properties) go as MessagePack
+ * (the any-codec's error extension), revived as instances of their class by {@link unpackCollected}.
+ */
+export interface CollectedRecords {
+  readonly records: unknown[];
+  /** Indexes of the records that are errors, and their encodings (those records are null in `records`). */
+  readonly errorAt?: number[];
+  readonly errorBytes?: Uint8Array[];
+}
+
+/** The records of a collect sink as a worker reports them (see {@link CollectedRecords}). Cost: one check per record. */
+export function packCollected(records: readonly unknown[]): CollectedRecords {
+  let errorAt: number[] | undefined;
+  let errorBytes: Uint8Array[] | undefined;
+  let out: unknown[] | undefined;
+  let enc: AnyEncoder | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (!(r instanceof Error)) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = (enc ??= new AnyEncoder()).encode(r).slice();
+    } catch {
+      continue; // not encodable after all: a structured clone is the best there is
+    }
+    (out ??= records.slice())[i] = null;
+    (errorAt ??= []).push(i);
+    (errorBytes ??= []).push(bytes);
+  }
+  return out === undefined ? { records: records as unknown[] } : { records: out, errorAt: errorAt!, errorBytes: errorBytes! };
+}
+
+/** The records of a collect sink as the worker had them (errors as instances of their class where known). */
+export function unpackCollected(c: CollectedRecords): unknown[] {
+  const { records, errorAt, errorBytes } = c;
+  if (errorAt) errorAt.forEach((i, j) => (records[i] = decodeAny(errorBytes![j]!, 0, errorBytes![j]!.length)));
+  return records;
+}
 
 /** Options of {@link runOnWorkers}. */
 export interface ClusterOptions {
@@ -117,7 +159,7 @@ export function runOnWorkers(opts: ClusterOptions): ClusterRun {
 
   const result = (async () => {
     const handles: WorkerHandle[] = [];
-    const done: ({ durationMs: number; operators: OperatorMetrics[]; collected: (unknown[] | null)[] } | undefined)[] = [];
+    const done: ({ durationMs: number; operators: OperatorMetrics[]; collected: (CollectedRecords | null)[] } | undefined)[] = [];
     let failed: ((e: Error) => void) | undefined;
     let allDone: (() => void) | undefined;
     const failure = new Promise<never>((_, reject) => {
@@ -203,7 +245,7 @@ export function runOnWorkers(opts: ClusterOptions): ClusterRun {
   return { result, metrics };
 }
 
-function mergeResults(jobName: string, mode: RuntimeMode, parts: { durationMs: number; operators: OperatorMetrics[]; collected: (unknown[] | null)[] }[]): { result: JobResult; collected: unknown[][] } {
+function mergeResults(jobName: string, mode: RuntimeMode, parts: { durationMs: number; operators: OperatorMetrics[]; collected: (CollectedRecords | null)[] }[]): { result: JobResult; collected: unknown[][] } {
   const byId = new Map<number, { -readonly [P in keyof OperatorMetrics]: OperatorMetrics[P] }>();
   let durationMs = 0;
   const collected: unknown[][] = [];
@@ -220,7 +262,7 @@ function mergeResults(jobName: string, mode: RuntimeMode, parts: { durationMs: n
     }
     p.collected.forEach((c, i) => {
       const into = (collected[i] ??= []);
-      if (c) for (const r of c) into.push(r);
+      if (c) for (const r of unpackCollected(c)) into.push(r);
     });
   }
   return { result: new JobResult(jobName, mode, durationMs, [...byId.values()].sort((a, b) => a.id - b.id)), collected };

@@ -1,7 +1,7 @@
 // Owns the jobs of the worker-executor tests (worker-executor.test.ts): defined with defineJob in a
 // module of their own so that each worker thread can import it and build the same job.
 
-import { count, defineJob, InvalidKeyError, type InvalidTimestampError, JobDefinitionError, OutputTag, schema, sum, t, WatermarkStrategy } from '../../src/index.ts';
+import { count, defineJob, InvalidKeyError, InvalidTimestampError, JobDefinitionError, OutputTag, schema, sum, t, WatermarkStrategy } from '../../src/index.ts';
 import { type Ev, events, windowSum } from '../fixtures/event-time.ts';
 
 export { events, rng, W as WINDOW, type Ev, type WinOut } from '../fixtures/event-time.ts';
@@ -141,7 +141,7 @@ export const invalidTimestamps = defineJob(import.meta.url, (env, p: { n: number
       .getSideOutput(bad)
       .rebalance()
       .map(function describe(e) {
-        return { name: e.name, message: e.message, context: e.context, record: e.record as { id: number; t: unknown }, value: e.value };
+        return { isInvalidTimestampError: e instanceof InvalidTimestampError, name: e.name, message: e.message, context: e.context, record: e.record as { id: number; t: unknown }, value: e.value };
       })
       .collect(),
   };

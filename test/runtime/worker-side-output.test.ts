@@ -6,6 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { InvalidKeyError, JobDefinitionError } from '../../src/index.ts';
 import { workersForRuntime } from '../../src/platform/workers.ts';
 import { invalidKeys, invalidTimestamps } from './worker-jobs.ts';
 
@@ -38,11 +39,18 @@ test('keyBy invalidKeys side output at parallelism 2 on 2 workers: InvalidKeyErr
   // both producer subtasks (one per worker) made errors, and rebalance sent each to both consumers
   assert.equal([...subtasks].sort(), [0, 1]);
 
-  // the errors themselves reach the parent's collect handle (their message at least: see the report
-  // of collect sinks in src/api/worker-main.ts, a structured clone)
-  const messages = (r: readonly Error[]) => r.map((e) => e.message).sort();
-  assert.equal(messages(two.outputs.errors.results), messages(one.outputs.errors.results));
-  assert.is(two.outputs.errors.results.length, seen.length);
+  // the errors themselves reach the parent's collect handle as InvalidKeyErrors, equal to one thread's
+  const errors = byId(two.outputs.errors.results);
+  assert.is(errors.length, seen.length);
+  const oneErrors = byId(one.outputs.errors.results);
+  errors.forEach((e, i) => {
+    assert.instance(e, InvalidKeyError);
+    assert.instance(e.cause, JobDefinitionError);
+    assert.is(e.message, oneErrors[i]!.message);
+    assert.equal(e.record, oneErrors[i]!.record);
+    assert.equal(e.context, oneErrors[i]!.context);
+    assert.is(e.context.operator, 'KeyBy(k)');
+  });
 
   // the good records were keyed and summed as on one thread
   const finals = (rows: readonly { k?: string; v: number }[]) => {
@@ -65,6 +73,7 @@ test('invalid-timestamps side output on 2 workers: the errors hold record, value
   assert.equal(seen, byId(one.outputs.seen.results));
   for (const s of seen) {
     assert.is(s.name, 'InvalidTimestampError');
+    assert.ok(s.isInvalidTimestampError);
     assert.is(s.context.operator, 'Timestamps/Watermarks');
     assert.equal(s.record, { id: s.record.id, t: `t${s.record.id}` });
     assert.is(s.value, `t${s.record.id}`);
