@@ -22,6 +22,7 @@ export { UnhashableKeyError, InvalidKeyError } from './runtime/keys.ts';
 
 export * from './core/schema.ts';
 export * from './core/errors.ts';
+export { registerErrorClass } from './core/error-codec.ts';
 export { hashJsKey, keyGroupOf, subtaskForKeyGroup } from './core/hash.ts';
 export * from './state/index.ts';
 export {

@@ -4,14 +4,13 @@
 // side is src/api/worker-main.ts.
 
 import { AnyEncoder, decodeAny } from '../core/any-codec.ts';
-import { registerErrorClass, reviveError, type SerializedError } from '../core/error-codec.ts';
+import { reviveError, type SerializedError } from '../core/error-codec.ts';
 import { JobCancelledError, SluiceError } from '../core/errors.ts';
 import type { ExecutionGraph, ExecutionSubtask } from '../graph/execution-graph.ts';
 import type { WorkerHandle, WorkerSpawner } from '../platform/types.ts';
 import { JobResult, type LiveOperatorMetrics, type OperatorMetrics } from './job-result.ts';
 import type { RuntimeMode } from '../graph/operator.ts';
 import { MIN_WATERMARK } from './watermark-valve.ts';
-import { InvalidKeyError, UnhashableKeyError } from './keys.ts';
 
 /** The worker that runs `subtask` among `workers`: subtask i of every vertex shares worker i mod n (Flink's slot sharing). */
 export function workerOf(subtask: Pick<ExecutionSubtask, 'index'>, workers: number): number {
@@ -53,9 +52,6 @@ export type ParentMessage = { readonly type: 'cancel'; readonly reason?: string 
 // The failure report's error (de)serialization lives in src/core/error-codec.ts, shared with the
 // MessagePack codec that carries errors inside records; re-exported here for the worker side.
 export { reviveError, serializeError, type SerializedError } from '../core/error-codec.ts';
-// The runtime's errors that travel inside records (keyBy's invalid-keys side output) or as failures,
-// revived as instances of their class in every thread that runs a job on workers (each imports this).
-registerErrorClass(InvalidKeyError, UnhashableKeyError);
 
 /**
  * A collect sink's records on their way to the parent: a structured clone, except that the records

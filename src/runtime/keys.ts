@@ -1,6 +1,7 @@
 // Owns key extraction and key-group assignment of records, with the typed errors for records that
 // lack their key field or whose key cannot be hashed, and the check that routes such records aside.
 
+import { registerErrorClass } from '../core/error-codec.ts';
 import { type ErrorContext, FieldValueError, JobDefinitionError, SluiceError, UserFunctionError, previewRecord, previewValue } from '../core/errors.ts';
 import { fmix32, hashJsKey, keyGroupOf } from '../core/hash.ts';
 import { HASH_SEED as ABI_HASH_SEED } from '../../bindings/abi.generated.ts';
@@ -67,6 +68,10 @@ export class InvalidKeyError<T = unknown> extends SluiceError {
     this.withContext(context);
   }
 }
+
+// both travel inside records (keyBy's invalid-keys side output) and as failures between threads:
+// revived as instances of their class (src/core/error-codec.ts)
+registerErrorClass(InvalidKeyError, UnhashableKeyError);
 
 function invalidKeyText(reason: InvalidKeyReason, key: unknown, cause: SluiceError): string {
   if (reason === 'unhashable') {
