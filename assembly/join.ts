@@ -818,6 +818,8 @@ function probeDense(t: usize, batch: usize, pf: u32, pn: u32, pKeyOff: usize, bu
   const probeShift: u64 = buildFirst ? <u64>bn : 0;
   const buildShift: u64 = buildFirst ? 0 : <u64>pn;
   const pBytes = pn << 3;
+  const onePayload = bn == 2;
+  const keyFirst = bf == 0;
   const chunk: u32 = stride == 0 ? DENSE_CHUNK : max<u32>(1, min<u32>(DENSE_CHUNK, DENSE_STAGE_BYTES / stride));
   let used = load<u32>(out, 4);
   let cnt = load<u32>(out, 8);
@@ -857,19 +859,26 @@ function probeDense(t: usize, batch: usize, pf: u32, pn: u32, pKeyOff: usize, bu
         used += size;
         cnt++;
         let img = denseStage + <usize>i * stride;
-        let bbits: u64 = 0;
+        let bits = load<u64>(row, 8) << probeShift;
         if (withNulls) {
-          bbits = load<u64>(img);
+          bits |= load<u64>(img) << buildShift;
           img += 8;
         }
-        store<u32>(dst, size);
-        store<u32>(dst, 0, 4);
-        store<u64>(dst, (load<u64>(row, 8) << probeShift) | (bbits << buildShift), 8);
+        store<u64>(dst, <u64>size);
+        store<u64>(dst, bits, 8);
         copyWords(dst + probeSlots, row + 16, pBytes);
         const bs = dst + buildSlots;
-        copyWords(bs, img, before);
-        store<u64>(bs + before, load<u64>(row + pKeyOff));
-        copyWords(bs + before + 8, img + before, after);
+        const key = load<u64>(row + pKeyOff);
+        if (onePayload) {
+          // the key and one payload word, in field order
+          const w = load<u64>(img);
+          store<u64>(bs, keyFirst ? key : w);
+          store<u64>(bs, keyFirst ? w : key, 8);
+        } else {
+          copyWords(bs, img, before);
+          store<u64>(bs + before, key);
+          copyWords(bs + before + 8, img + before, after);
+        }
       }
       row += rowLength(row);
       r++;
