@@ -430,10 +430,16 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     return t;
   }
 
-  /** The output batches completed so far, as one group (none: an empty group, which is skipped). */
-  private *drain(): Generator<Uint8Array[]> {
+  /** The output batches completed so far, as one group; undefined when there are none. */
+  private group(): Uint8Array[] | undefined {
     const group = [...this.out!.take()];
-    if (group.length > 0) yield group;
+    return group.length > 0 ? group : undefined;
+  }
+
+  /** {@link group} as a list of none or one group (for `for (const g of this.groups()) yield g`). */
+  private groups(): Uint8Array[][] {
+    const g = this.group();
+    return g ? [g] : [];
   }
 
   /** Probes every probe batch against one table (no partitioning); then the build side's own rows. */
@@ -442,19 +448,32 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     const table = this.newTable(chunks);
     // one buffer for the probe batches (a larger batch gets one of its own)
     const into = { ptr: this.budget.alloc(SEGMENT_BYTES, 'an input batch'), cap: SEGMENT_BYTES };
+    const probeOne = (bytes: Uint8Array): Uint8Array[] | undefined => {
+      const mb = this.load(bytes, plan.probe.schema, probeTrusted, into);
+      try {
+        table.probe(plan.probe.schema, plan.probe.keys, mb, plan.probeMode, this.out!);
+      } finally {
+        if (mb.ptr !== into.ptr) this.budget.free(mb.ptr);
+      }
+      return this.group();
+    };
     try {
-      for await (const bytes of probe) {
-        const mb = this.load(bytes, plan.probe.schema, probeTrusted, into);
-        try {
-          table.probe(plan.probe.schema, plan.probe.keys, mb, plan.probeMode, this.out!);
-        } finally {
-          if (mb.ptr !== into.ptr) this.budget.free(mb.ptr);
+      // batches held in memory are taken synchronously: a probe batch that completes no output batch
+      // costs no promise round trip
+      if (Symbol.iterator in probe) {
+        for (const bytes of probe) {
+          const g = probeOne(bytes);
+          if (g) yield g;
         }
-        yield* this.drain();
+      } else {
+        for await (const bytes of probe) {
+          const g = probeOne(bytes);
+          if (g) yield g;
+        }
       }
       if (plan.scanMode !== undefined) table.scan(plan.scanMode, plan.probe.schema.types.length, this.out!);
       this.out!.flush();
-      yield* this.drain();
+      for (const g of this.groups()) yield g;
     } finally {
       this.budget.free(into.ptr);
       table.close();
@@ -616,14 +635,14 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
         } finally {
           this.budget.free(mb.ptr);
         }
-        yield* this.drain();
+        for (const g of this.groups()) yield g;
         await flushPending();
       }
       stage.flushAll(takeProbe);
       await flushPending();
       if (plan.scanMode !== undefined) for (const t of tables) t?.scan(plan.scanMode, plan.probe.schema.types.length, this.out!);
       this.out!.flush();
-      yield* this.drain();
+      for (const g of this.groups()) yield g;
       emptyTable?.close();
       emptyTable = undefined;
       for (const [p, t] of tables.entries()) {
@@ -743,12 +762,12 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
               } finally {
                 this.budget.free(mb.ptr);
               }
-              yield* this.drain();
+              for (const g of this.groups()) yield g;
             }
           }
           if (plan.scanMode !== undefined) table.scan(plan.scanMode, plan.probe.schema.types.length, this.out!);
           this.out!.flush();
-          yield* this.drain();
+          for (const g of this.groups()) yield g;
         } finally {
           table?.close();
           chunks.free();
