@@ -327,6 +327,34 @@ function countBytes(src: usize, n: u32, from: u32, to: u32): void {
 }
 
 /**
+ * One stable scatter of `n` 16-byte index entries from `src` to `dst` by prefix byte `b` (0–11), `h`
+ * holding the 256 buckets' running offsets: one bucket lookup and one 16-byte move per entry. The
+ * hot loop of every radix pass, inlined into each.
+ */
+// @ts-ignore: decorator
+@inline function scatterByByte(src: usize, dst: usize, n: u32, h: usize, b: u32): void {
+  if (b < 8) {
+    const shift = <u64>(7 - b) << 3;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = src + (<usize>i << 4);
+      const slot = h + (<usize>(<u32>(load<u64>(e) >> shift) & 0xff) << 2);
+      const o = load<u32>(slot);
+      store<u32>(slot, o + 1);
+      v128.store(dst + (<usize>o << 4), v128.load(e));
+    }
+  } else {
+    const shift = <u32>(11 - b) << 3;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = src + (<usize>i << 4);
+      const slot = h + (<usize>((load<u32>(e, 12) >> shift) & 0xff) << 2);
+      const o = load<u32>(slot);
+      store<u32>(slot, o + 1);
+      v128.store(dst + (<usize>o << 4), v128.load(e));
+    }
+  }
+}
+
+/**
  * LSD radix passes over n entries at src on the prefix bytes in [from, to) (histograms counted by
  * countBytes), ping-ponging between src and dst; a byte the n entries share costs no pass. Returns
  * where the sorted entries are (src or dst).
@@ -343,26 +371,7 @@ function lsdPasses(src: usize, dst: usize, n: u32, from: u32, to: u32): usize {
       store<u32>(h + (<usize>i << 2), sum);
       sum += c;
     }
-    // hot loop inlined by hand: one bucket lookup and one 16-byte move per entry
-    if (b < 8) {
-      const shift = <u64>(7 - b) << 3;
-      for (let i: u32 = 0; i < n; i++) {
-        const e = src + (<usize>i << 4);
-        const slot = h + (<usize>(<u32>(load<u64>(e) >> shift) & 0xff) << 2);
-        const o = load<u32>(slot);
-        store<u32>(slot, o + 1);
-        v128.store(dst + (<usize>o << 4), v128.load(e));
-      }
-    } else {
-      const shift = <u32>(11 - b) << 3;
-      for (let i: u32 = 0; i < n; i++) {
-        const e = src + (<usize>i << 4);
-        const slot = h + (<usize>((load<u32>(e, 12) >> shift) & 0xff) << 2);
-        const o = load<u32>(slot);
-        store<u32>(slot, o + 1);
-        v128.store(dst + (<usize>o << 4), v128.load(e));
-      }
-    }
+    scatterByByte(src, dst, n, h, b);
     const t = src;
     src = dst;
     dst = t;
@@ -422,26 +431,7 @@ function radixSort(a: usize, tmp: usize, n: u32): void {
     sum += c;
   }
   store<u32>(bounds + (256 << 2), sum);
-  // hot loop inlined by hand (as in lsdPasses)
-  if (t < 8) {
-    const shift = <u64>(7 - t) << 3;
-    for (let i: u32 = 0; i < n; i++) {
-      const e = a + (<usize>i << 4);
-      const slot = h + (<usize>(<u32>(load<u64>(e) >> shift) & 0xff) << 2);
-      const o = load<u32>(slot);
-      store<u32>(slot, o + 1);
-      v128.store(tmp + (<usize>o << 4), v128.load(e));
-    }
-  } else {
-    const shift = <u32>(11 - t) << 3;
-    for (let i: u32 = 0; i < n; i++) {
-      const e = a + (<usize>i << 4);
-      const slot = h + (<usize>((load<u32>(e, 12) >> shift) & 0xff) << 2);
-      const o = load<u32>(slot);
-      store<u32>(slot, o + 1);
-      v128.store(tmp + (<usize>o << 4), v128.load(e));
-    }
-  }
+  scatterByByte(a, tmp, n, h, t);
   for (let c: u32 = 0; c < 256; c++) {
     const s = load<u32>(bounds + (<usize>c << 2));
     const m = load<u32>(bounds + (<usize>(c + 1) << 2)) - s;
