@@ -2,7 +2,10 @@
 // run, the rows copied to an output batch in key order. Runs arrive a batch at a time: when a run's
 // batch is used up the kernel stops with STATUS_NEED_INPUT (resultIndex = the run) and the host
 // feeds that run's next batch, or 0 for "run ended"; a full output stops it with STATUS_FULL.
-// Cost: one replay of log2(k) compareRows per row written.
+// Cost: one replay of log2(k) comparisons per row written. Each run keeps its current row's
+// normalized-key prefix (the sort's encoding, assembly/sort.ts rowPrefix, made once per row), so a
+// comparison is two integer compares; only equal prefixes of a key the prefix does not cover
+// (strings, long multi-field keys) fall back to compareRows.
 //
 // ── Merge state (host-allocated, mergeStateBytes(k) bytes, 8-byte aligned, u32 words) ─────────
 //   +0   k
@@ -13,9 +16,11 @@
 //   +20  run whose replay waits for input (NO_RUN if none)
 //   +24  reserved (0)
 //   +28  reserved (0)
-//   +32  k run records of 16 bytes:
+//   +32  the prefix plan (PREFIX_PLAN_BYTES, assembly/sort.ts prefixPlanInit)
+//   then k run records of 32 bytes:
 //          +0 current row address   +4 rows left in the batch after it
 //          +8 status (RUN_EMPTY needs input, RUN_ROW has a row, RUN_ENDED)   +12 reserved
+//          +16 u64 and +24 u32: the current row's key prefix   +28 reserved
 //   then k u32: the loser tree (slot 0: the winner; slots 1..k-1: the loser at each inner node)
 //   then k u32: scratch for building the tree
 //
@@ -26,9 +31,14 @@ import { STATUS_DONE, STATUS_FULL, STATUS_NEED_INPUT } from './abi.generated';
 import { compareRows } from './compare';
 import { setResult } from './result';
 import { batchRowCount, bitmapBytes, copyRow, descFieldCount, firstRow, reserveRow, rowLength } from './row';
+import { PREFIX_PLAN_BYTES, prefixPlanInit, rowPrefix } from './sort';
 
 // @ts-ignore: decorator
-@inline const HEADER: usize = 32;
+@inline const PLAN: usize = 32;
+// @ts-ignore: decorator
+@inline const HEADER: usize = 32 + <usize>PREFIX_PLAN_BYTES;
+// @ts-ignore: decorator
+@inline const RUN_BYTES: u32 = 32;
 // @ts-ignore: decorator
 @inline const NO_RUN: u32 = 0xffffffff;
 // @ts-ignore: decorator
@@ -42,22 +52,29 @@ const E_RUN = 'mergeFeed: run out of range or not waiting for input';
 
 // @ts-ignore: decorator
 @inline function runAt(st: usize, r: u32): usize {
-  return st + HEADER + (<usize>r << 4);
+  return st + HEADER + (<usize>r << 5);
+}
+
+/** Makes run r's current row `row` (its prefix with it). */
+// @ts-ignore: decorator
+@inline function setRow(st: usize, run: usize, row: usize): void {
+  store<u32>(run, <u32>row);
+  rowPrefix(st + PLAN, row, run + 16);
 }
 
 // @ts-ignore: decorator
 @inline function treeAt(st: usize, k: u32, i: u32): usize {
-  return st + HEADER + (<usize>k << 4) + (<usize>i << 2);
+  return st + HEADER + (<usize>k << 5) + (<usize>i << 2);
 }
 
 // @ts-ignore: decorator
 @inline function winAt(st: usize, k: u32, i: u32): usize {
-  return st + HEADER + (<usize>k << 4) + (<usize>k << 2) + (<usize>i << 2);
+  return st + HEADER + (<usize>k << 5) + (<usize>k << 2) + (<usize>i << 2);
 }
 
 /** Bytes of the merge state for k runs. */
 export function mergeStateBytes(k: u32): u32 {
-  return <u32>HEADER + k * 24;
+  return <u32>HEADER + k * (RUN_BYTES + 8);
 }
 
 /** Starts a merge of k runs in the state at `st`; every run waits for its first batch. */
@@ -68,6 +85,7 @@ export function mergeInit(st: usize, k: u32, schema: usize, keys: usize): void {
   store<u32>(st, <u32>keys, 8);
   store<u32>(st, bitmapBytes(descFieldCount(schema)), 12);
   store<u32>(st, NO_RUN, 20);
+  prefixPlanInit(st + PLAN, schema, keys);
 }
 
 /**
@@ -85,7 +103,7 @@ export function mergeFeed(st: usize, r: u32, batch: usize): void {
   }
   const n = batchRowCount(batch);
   if (n == 0) return;
-  store<u32>(run, <u32>firstRow(batch));
+  setRow(st, run, firstRow(batch));
   store<u32>(run, n - 1, 4);
   store<u32>(run, RUN_ROW, 8);
 }
@@ -97,6 +115,13 @@ export function mergeFeed(st: usize, r: u32, batch: usize): void {
   const rb = runAt(st, b);
   if (load<u32>(ra, 8) == RUN_ENDED) return false;
   if (load<u32>(rb, 8) == RUN_ENDED) return true;
+  const ha = load<u64>(ra, 16);
+  const hb = load<u64>(rb, 16);
+  if (ha != hb) return ha < hb;
+  const la = load<u32>(ra, 24);
+  const lb = load<u32>(rb, 24);
+  if (la != lb) return la < lb;
+  if (load<u32>(st, PLAN + 4) != 0) return a < b;
   const c = compareRows(<usize>load<u32>(ra), <usize>load<u32>(rb), load<u32>(st, 12), <usize>load<u32>(st, 4), <usize>load<u32>(st, 8));
   return c < 0 || (c == 0 && a < b);
 }
@@ -190,7 +215,7 @@ export function mergeStep(st: usize, out: usize, cap: u32): u32 {
       setResult(0, 0, w, 0);
       return STATUS_NEED_INPUT;
     }
-    store<u32>(run, <u32>(row + len));
+    setRow(st, run, row + len);
     store<u32>(run, left - 1, 4);
     replay(st, k, w);
   }

@@ -151,11 +151,16 @@ let pLo: u64 = 0;
 
 /** Builds the prefix of `row` into pHi / pLo (pLo's low half zero). */
 function buildPrefix(row: usize): void {
+  buildPrefixWith(row, plan, planCount, gW);
+}
+
+/** buildPrefix under the plan of `count` entries at `pl` (rows with null bitmaps of `w` bytes). */
+// @ts-ignore: decorator
+@inline function buildPrefixWith(row: usize, pl: usize, count: u32, w: u32): void {
   pHi = 0;
   pLo = 0;
-  const w = gW;
-  for (let j: u32 = 0; j < planCount; j++) {
-    const e = plan + (<usize>j << 4);
+  for (let j: u32 = 0; j < count; j++) {
+    const e = pl + (<usize>j << 4);
     const f = load<u32>(e);
     const t = load<u32>(e, 4);
     const flags = load<u32>(e, 8);
@@ -208,6 +213,30 @@ function buildPrefix(row: usize): void {
     if ((flags & KEY_DESC) != 0) v = ~v;
     place(v & topBytes(min(width, rem)), p);
   }
+}
+
+// ── Prefixes for the merge (assembly/merge.ts): the same encoding, under a plan kept by the caller,
+// so a merge and a sort can interleave. Plan area (PREFIX_PLAN_BYTES): u32 entries, u32 1 if the
+// prefix covers the key (equal prefixes = equal keys), u32 W, u32 reserved, then the entries.
+
+// @ts-ignore: decorator
+@inline export const PREFIX_PLAN_BYTES: u32 = 16 + PREFIX_BYTES * 16;
+
+/** Writes the prefix plan of (schema, keys) at `pl` (PREFIX_PLAN_BYTES bytes). */
+export function prefixPlanInit(pl: usize, schema: usize, keys: usize): void {
+  makePlan(schema, keys);
+  store<u32>(pl, planCount);
+  store<u32>(pl, covered ? 1 : 0, 4);
+  store<u32>(pl, bitmapBytes(descFieldCount(schema)), 8);
+  store<u32>(pl, 0, 12);
+  memory.copy(pl + 16, plan, <usize>planCount << 4);
+}
+
+/** The prefix of `row` under the plan at `pl`: u64 at dst (bytes 0–7), u32 at dst + 8 (bytes 8–11), as compared. */
+export function rowPrefix(pl: usize, row: usize, dst: usize): void {
+  buildPrefixWith(row, pl + 16, load<u32>(pl), load<u32>(pl, 8));
+  store<u64>(dst, pHi);
+  store<u32>(dst, <u32>(pLo >> 32), 8);
 }
 
 /** Entry order: prefix words, then (unless the key is covered) the rows' full key compare. */
