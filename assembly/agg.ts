@@ -361,6 +361,11 @@ function accumulate(e: usize, we: u32, row: usize, w: u32, schema: usize, aggs: 
 @inline const DIR_SALT: u32 = 0x5bd1e995;
 const blockHash: usize = memory.data(<i32>(BLOCK * 4), 16);
 const blockRow: usize = memory.data(<i32>(BLOCK * 4), 16);
+/** Directory slots from which the direct feed loads a block's entries in a pass of their own. */
+// @ts-ignore: decorator
+@inline const DIRECT_EARLY_SLOTS: u32 = 1 << 18;
+/** Direct mode: each row's group entry as pass 1b found it (0: none yet, or a NULL / outside mark). */
+const blockEntry: usize = memory.data(<i32>(BLOCK * 4), 16);
 // compiled aggregates: u32 code, u32 input field, u32 entry slot index, u32 pad
 // @ts-ignore: decorator
 @inline const MAX_FAST_AGGS: u32 = 64;
@@ -694,6 +699,16 @@ function keysFixed(schema: usize, keys: usize): bool {
       store<u32>(blockRow + (<usize>i << 2), <u32>row);
       row += rowLength(row);
     }
+    // pass 1b (direct, a directory past the caches' comfort): the directory slots' entries, loaded
+    // back to back so their misses overlap (measured: 100k groups 221 -> 180 ms per 10M rows; at 10k
+    // groups, all in cache, the extra pass cost 10%, hence the size limit)
+    const early = mode == MODE_DIRECT && mask >= DIRECT_EARLY_SLOTS - 1;
+    if (early) {
+      for (let i: u32 = 0; i < cnt; i++) {
+        const h = load<u32>(blockHash + (<usize>i << 2));
+        store<u32>(blockEntry + (<usize>i << 2), h > mask ? 0 : load<u32>(dir + (<usize>h << 3), 4));
+      }
+    }
     // pass 2: probe, insert, accumulate
     for (let i: u32 = 0; i < cnt; i++) {
       const h = load<u32>(blockHash + (<usize>i << 2));
@@ -706,7 +721,9 @@ function keysFixed(schema: usize, keys: usize): bool {
           setResult(r + i, <u32>(rw - batch), 0, 0);
           return OUTSIDE_WINDOW;
         }
-        e = h == MARK_NULL ? <usize>load<u32>(state, 28) : <usize>load<u32>(dir + (<usize>h << 3), 4);
+        // pass 1b's entry, unless the group was new then (an earlier row of the block may have made it)
+        e = h == MARK_NULL ? <usize>load<u32>(state, 28) : early ? <usize>load<u32>(blockEntry + (<usize>i << 2)) : 0;
+        if (e == 0 && h != MARK_NULL) e = <usize>load<u32>(dir + (<usize>h << 3), 4);
       } else for (;;) {
         const p = dir + (<usize>s << 3);
         const a = load<u32>(p, 4);

@@ -188,6 +188,47 @@ for (const { name, debug } of BUILDS) {
     });
   });
 
+  test(`[${name}] aggregate: a direct directory of 2^18+ slots (entries loaded a block ahead) == reference`, async () => {
+    const k = await kernelsFor(debug);
+    await forSeeds('aggregate/direct-large', 2, (rng) => {
+      const fields: RefField[] = [
+        { kind: 'i64', nullable: true },
+        { kind: 'i64', nullable: false },
+      ];
+      const aggs: RefAgg[] = [{ op: 'count*', field: 0 }, { op: 'sum', field: 1 }];
+      const nGroups = 140_000 + rng.int(20_000);
+      const base = rng.pick([0, -70_000, 2 ** 40]);
+      const rows: RefValue[][] = [];
+      while (rows.length < 2 * nGroups) {
+        // runs of one key, so a group made by an earlier row of a block is met again in that block
+        const key = rng.bool(0.001) ? null : BigInt(base + rng.int(nGroups));
+        for (let j = rng.range(1, 4); j > 0; j--) rows.push([key, BigInt(rng.int(1000))]);
+      }
+      const batches: Uint8Array[] = [];
+      for (let i = 0; i < rows.length; ) {
+        const m = rng.range(500, 2000);
+        batches.push(encodeBatch(fields, rows.slice(i, i + m)));
+        i += m;
+      }
+      const c: Case = { fields, keys: [0], aggs, batches };
+      const plan = aggregatePlan(schemaOf(fields), [0], aggs.map(toSpec));
+      const t = new AggTable(k, plan, 'raw', {});
+      const spilled: Uint8Array[] = [];
+      try {
+        runTable(k, c, t, 'raw', batches, spilled);
+        assert.is(spilled.length, 0, 'no spill');
+        // the state: +4 directory slots, +16 mode (1: direct)
+        const st = (t as unknown as { region: number }).region >>> 2;
+        assert.is(k.memory.u32[st + 4], 1, 'direct directory');
+        assert.ok(k.memory.u32[st + 1]! >= 1 << 18, `directory of ${k.memory.u32[st + 1]} slots`);
+        const ff = refFinalFields(fields, [0], aggs);
+        sameRows(canonicalRows(t.collect(true), ff), refAggregate(batches, fields, [0], aggs).final, ff, `${nGroups} groups from ${base}`);
+      } finally {
+        t.close();
+      }
+    });
+  });
+
   test(`[${name}] aggregate: DISTINCT, empty input, global aggregate, NULL groups, f64 -0/NaN keys`, async () => {
     const k = await kernelsFor(debug);
     const fields: RefField[] = [
