@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AggTable, AggregateOverflowError, aggregatePlan, type Kernels, type ManagedBatch } from '../../bindings/index.ts';
-import { encodeBatch, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
+import { encodeBatch, encodeBatches, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
 import { BUILDS, assertBytes, kernelsFor } from '../reference/harness.ts';
 import { batchRows } from '../reference/kernels.ts';
 import { RefOverflow, canonicalRow, canonicalRows, randomCase, refAggregate, refFinalFields, refPartialFields, toSpec, type Case, type RefAgg } from '../reference/aggregate.ts';
@@ -149,12 +149,7 @@ for (const { name, debug } of BUILDS) {
         if (fields[0]!.nullable && rng.bool(0.05)) key = null;
         rows.push([key, fields[1]!.nullable && rng.bool(0.1) ? null : BigInt(rng.int(1000)), rng.int(100) / 4]);
       }
-      const batches: Uint8Array[] = [];
-      for (let i = 0; i < rows.length; ) {
-        const m = rng.range(1, 400);
-        batches.push(encodeBatch(fields, rows.slice(i, i + m)));
-        i += m;
-      }
+      const batches = encodeBatches(rng, fields, rows, 400);
       const c: Case = { fields, keys: [0], aggs, batches };
       const want = refAggregate(batches, fields, [0], aggs);
       const plan = aggregatePlan(schemaOf(fields), [0], aggs.map(toSpec));
@@ -204,12 +199,7 @@ for (const { name, debug } of BUILDS) {
         const key = rng.bool(0.001) ? null : BigInt(base + rng.int(nGroups));
         for (let j = rng.range(1, 4); j > 0; j--) rows.push([key, BigInt(rng.int(1000))]);
       }
-      const batches: Uint8Array[] = [];
-      for (let i = 0; i < rows.length; ) {
-        const m = rng.range(500, 2000);
-        batches.push(encodeBatch(fields, rows.slice(i, i + m)));
-        i += m;
-      }
+      const batches = encodeBatches(rng, fields, rows, 2000);
       const c: Case = { fields, keys: [0], aggs, batches };
       const plan = aggregatePlan(schemaOf(fields), [0], aggs.map(toSpec));
       const t = new AggTable(k, plan, 'raw', {});
