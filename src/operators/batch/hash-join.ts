@@ -430,16 +430,10 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     return t;
   }
 
-  /** The output batches completed so far, as one group; undefined when there are none. */
-  private group(): Uint8Array[] | undefined {
-    const group = [...this.out!.take()];
-    return group.length > 0 ? group : undefined;
-  }
-
-  /** {@link group} as a list of none or one group (for `for (const g of this.groups()) yield g`). */
+  /** The output batches completed so far as one group, in a list of none or one (`for (const g of this.groups()) yield g`). */
   private groups(): Uint8Array[][] {
-    const g = this.group();
-    return g ? [g] : [];
+    const group = [...this.out!.take()];
+    return group.length > 0 ? [group] : [];
   }
 
   /** Probes every probe batch against one table (no partitioning); then the build side's own rows. */
@@ -455,7 +449,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
       } finally {
         if (mb.ptr !== into.ptr) this.budget.free(mb.ptr);
       }
-      return this.group();
+      return this.groups()[0];
     };
     try {
       // batches held in memory are taken synchronously: a probe batch that completes no output batch
