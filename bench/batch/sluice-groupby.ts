@@ -22,6 +22,39 @@ import { validateAll, warmKernels } from './sluice-kernels.ts';
 const I64 = new FieldType('i64', false, false);
 const schema = new Schema({ k: I64, v: I64 });
 
+/**
+ * The number of groups, sum(s) and max(c) over final rows, a batch at a time. A class rather than
+ * locals of the async `run()`, as JoinSums (bench/batch/sluice-join.ts): the harness's GC between runs
+ * deoptimizes `run()`'s code with its dead objects, and a loop inside it re-warms every run.
+ */
+class GroupSums {
+  groups = 0;
+  sum = 0;
+  max = 0;
+  constructor(
+    private readonly sAt: number,
+    private readonly cAt: number,
+  ) {}
+
+  batch(b: Uint8Array): void {
+    const u32 = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    const i32 = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    const m = u32[2]!;
+    const { sAt, cAt } = this;
+    let sum = this.sum;
+    let max = this.max;
+    for (let r = 0, x = 4; r < m; r++) {
+      sum += u32[x + sAt]! + i32[x + sAt + 1]! * 4294967296;
+      const c = u32[x + cAt]! + i32[x + cAt + 1]! * 4294967296;
+      if (c > max) max = c;
+      x += u32[x]! >>> 2;
+    }
+    this.sum = sum;
+    this.max = max;
+    this.groups += m;
+  }
+}
+
 /** GROUP BY k of `rows` rows into `o.groups` keys, all in memory. */
 export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult> {
   const g = o.groups;
@@ -45,27 +78,13 @@ export async function run(rows: number, o: BatchBenchOptions): Promise<RunResult
   });
   const out = agg.outputSchema;
   const L = new RowLayout(out);
-  const sAt = (L.slotsOffset + 8 * out.indexOf('s')) >>> 2;
-  const cAt = (L.slotsOffset + 8 * out.indexOf('c')) >>> 2;
-  let groups = 0;
-  let sum = 0;
-  let max = 0;
+  const sums = new GroupSums((L.slotsOffset + 8 * out.indexOf('s')) >>> 2, (L.slotsOffset + 8 * out.indexOf('c')) >>> 2);
   try {
-    for await (const b of agg.run(input)) {
-      const u32 = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
-      const i32 = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
-      const m = u32[2]!;
-      for (let r = 0, x = 4; r < m; r++) {
-        sum += u32[x + sAt]! + i32[x + sAt + 1]! * 4294967296;
-        const c = u32[x + cAt]! + i32[x + cAt + 1]! * 4294967296;
-        if (c > max) max = c;
-        x += u32[x]! >>> 2;
-      }
-      groups += m;
-    }
+    for await (const b of agg.run(input)) sums.batch(b);
   } finally {
     await agg.close();
   }
+  const { groups, sum, max } = sums;
   const seconds = since(t0);
   const st = agg.stats;
   if (st.spills > 0) throw new Error(`sluice groupby spilled ${st.spills} times with a budget of ${budget} bytes`);

@@ -29,7 +29,7 @@
 // Not a kernel: a user reduce function over JS objects (that is the keyed reduce operator's job).
 
 import { BATCH_MAGIC, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
-import { AggTable, aggregatePlan, type AggSpec, type AggregatePlan } from '../../../bindings/aggregate.ts';
+import { AggTable, aggregatePlan, type AggSpec, type AggregatePlan, type FeedPosition } from '../../../bindings/aggregate.ts';
 import type { Kernels, ManagedBatch } from '../../../bindings/kernels.ts';
 import { MemoryBudgetError, SluiceError } from '../../core/errors.ts';
 import { encodeBatch } from '../../core/rows.ts';
@@ -217,25 +217,26 @@ export class HashAggregator {
     this.stats.maxLevel = Math.max(this.stats.maxLevel, level);
     const schema = mode === 'raw' ? this.plan.input : this.plan.partialSchema;
     const t = this.newTable(mode);
+    // one input buffer for every batch that fits a segment (larger ones get their own, freed after)
+    const feed: FeedState = { t, schema, trusted: this.trusted && mode === 'raw', mode, level, writers: undefined, into: this.k.memory.alloc(SEGMENT_BYTES) };
     let writers: SpillWriter[] | undefined;
     try {
-      const trusted = this.trusted && mode === 'raw';
-      for await (const bytes of input) {
-        const b: ManagedBatch = trusted ? this.copyInTrusted(bytes, schema) : this.k.copyIn(bytes, schema);
-        this.inputBytes = Math.max(1, Math.ceil(bytes.length / SEGMENT_BYTES)) * SEGMENT_BYTES;
-        try {
-          if (mode === 'raw') this.stats.rows += this.k.rowCount(b);
-          let pos = t.feed(b);
-          while (pos !== undefined) {
-            writers ??= await this.openWriters(level);
-            await this.spill(t, writers, level);
-            pos = t.feed(b, pos);
-          }
-        } finally {
-          this.k.free(b);
-          this.inputBytes = 0;
+      // batches held in memory are taken synchronously: no promise per batch unless one spills
+      if (Symbol.iterator in input) {
+        for (const bytes of input) {
+          const p = this.feedBatch(feed, bytes);
+          if (p !== undefined) await p;
+        }
+      } else {
+        for await (const bytes of input) {
+          const p = this.feedBatch(feed, bytes);
+          if (p !== undefined) await p;
         }
       }
+      writers = feed.writers;
+      feed.writers = undefined;
+      this.k.memory.free(feed.into); // before the merge levels below take their own
+      feed.into = 0;
       if (writers === undefined) {
         this.stats.groups += t.groups;
         const out = t.collect(true);
@@ -260,7 +261,9 @@ export class HashAggregator {
         this.files.delete(f);
       }
     } finally {
+      if (feed.into !== 0) this.k.memory.free(feed.into);
       this.dropTable(t);
+      writers ??= feed.writers;
       if (writers) {
         for (const w of writers) this.files.delete(w);
         await Promise.allSettled(writers.map((w) => w.abort()));
@@ -268,19 +271,46 @@ export class HashAggregator {
     }
   }
 
-  /** copyIn checking the header only (an unexpected one gets the full validation, and its error). */
-  private copyInTrusted(bytes: Uint8Array, schema: Schema): ManagedBatch {
-    const b = this.k.copyIn(bytes);
-    const u32 = this.k.memory.u32;
-    const w = b.ptr >>> 2;
-    if (u32[w] === BATCH_MAGIC && u32[w + 1] === bytes.length && u32[w + 3] === schema.id) return b;
+  /**
+   * Folds one input batch into the table: copied into the reused input buffer (or a buffer of its
+   * own when larger than a segment) and validated (the header only when trusted: an unexpected one
+   * gets the full validation, and its error). Undefined when it fit; else the promise of spilling the
+   * table and folding in the rest.
+   */
+  private feedBatch(f: FeedState, bytes: Uint8Array): Promise<void> | undefined {
+    const mem = this.k.memory;
+    const own = bytes.length > SEGMENT_BYTES;
+    const b: ManagedBatch = { ptr: own ? mem.alloc(bytes.length) : f.into, byteLength: bytes.length };
+    let later: Promise<void> | undefined;
     try {
-      this.k.validate(schema, b);
-    } catch (e) {
-      this.k.free(b);
-      throw e;
+      mem.u8.set(bytes, b.ptr);
+      const u32 = mem.u32;
+      const w = b.ptr >>> 2;
+      if (!(f.trusted && u32[w] === BATCH_MAGIC && u32[w + 1] === bytes.length && u32[w + 3] === f.schema.id)) this.k.validate(f.schema, b);
+      this.inputBytes = (own ? Math.ceil(bytes.length / SEGMENT_BYTES) : 0) * SEGMENT_BYTES + SEGMENT_BYTES;
+      if (f.mode === 'raw') this.stats.rows += u32[w + 2]!;
+      const pos = f.t.feed(b);
+      if (pos === undefined) return undefined;
+      later = this.spillAndFeed(f, b, pos).finally(() => this.unload(b, own));
+      return later;
+    } finally {
+      if (later === undefined) this.unload(b, own);
     }
-    return b;
+  }
+
+  /** Spills the table (opening the level's writers on the first spill) until the rest of `b` fits. */
+  private async spillAndFeed(f: FeedState, b: ManagedBatch, from: FeedPosition): Promise<void> {
+    let pos: FeedPosition | undefined = from;
+    while (pos !== undefined) {
+      f.writers ??= await this.openWriters(f.level);
+      await this.spill(f.t, f.writers, f.level);
+      pos = f.t.feed(b, pos);
+    }
+  }
+
+  private unload(b: ManagedBatch, own: boolean): void {
+    if (own) this.k.memory.free(b.ptr);
+    this.inputBytes = 0;
   }
 
   private async openWriters(level: number): Promise<SpillWriter[]> {
@@ -322,6 +352,19 @@ export class HashAggregator {
     }
     await Promise.all(appends);
   }
+}
+
+/** What HashAggregator's feed of one input needs per batch. */
+interface FeedState {
+  readonly t: AggTable;
+  readonly schema: Schema;
+  readonly trusted: boolean;
+  readonly mode: 'raw' | 'merge';
+  readonly level: number;
+  /** The spill writers of the level, opened on its first spill. */
+  writers: SpillWriter[] | undefined;
+  /** The reused input buffer (one segment; 0 once the input has ended). */
+  into: number;
 }
 
 /**
