@@ -80,6 +80,16 @@ export interface OutputOptions {
   outputBytes?: number;
 }
 
+/** Options of {@link Kernels.merger}. */
+export interface MergerOptions extends OutputOptions {
+  /**
+   * The pushed batches were made by Sluice itself (sorted runs it spilled and reads back): only each
+   * batch's header (magic, length, schema id) is checked, not every row. Default false: every batch
+   * is validated against the schema before the merge reads it.
+   */
+  trusted?: boolean;
+}
+
 export interface LoadKernelsOptions {
   /** A precompiled kernel module (required on Cloudflare workerd, which cannot compile bytes). */
   module?: WebAssembly.Module;
@@ -316,6 +326,27 @@ export class Kernels {
       }
     }
     return batch;
+  }
+
+  /**
+   * {@link copyIn} of a batch Sluice made itself: only the header (magic, length, schema id) is
+   * checked; a batch whose header does not match gets the full validation, and its error.
+   *
+   * @example
+   * const b = k.copyInTrusted(spilledBatch, schema); // free with k.free(b)
+   */
+  copyInTrusted(bytes: Uint8Array, schema: Schema): ManagedBatch {
+    const b = this.copyIn(bytes);
+    const u32 = this.memory.u32;
+    const w = b.ptr >>> 2;
+    if (u32[w] === BATCH_MAGIC && u32[w + 1] === bytes.length && u32[w + 3] === schema.id) return b;
+    try {
+      this.validate(schema, b);
+    } catch (e) {
+      this.free(b);
+      throw e;
+    }
+    return b;
   }
 
   /**
@@ -704,7 +735,7 @@ export class Kernels {
    * m.push(0, run0[0]); m.push(1, run1[0]); m.end(0); m.end(1);
    * const merged = m.pull(); // m.done === true
    */
-  merger(schema: Schema, keys: readonly KeyRef[], runs: number, opts?: OutputOptions): Merger {
+  merger(schema: Schema, keys: readonly KeyRef[], runs: number, opts?: MergerOptions): Merger {
     return new Merger(this, schema, keys, runs, opts);
   }
 
@@ -753,15 +784,17 @@ export class Merger {
   private readonly queues: Uint8Array[][];
   private readonly ended: boolean[];
   private readonly live: number[]; // managed copy of the batch each run reads (0: none)
+  private readonly trusted: boolean;
   private region = 0; // state + descriptors
   private outs: Outputs | undefined;
   private blockedOn: number | undefined;
   private finished = false;
 
-  constructor(k: Kernels, schema: Schema, keys: readonly KeyRef[], runs: number, opts?: OutputOptions) {
+  constructor(k: Kernels, schema: Schema, keys: readonly KeyRef[], runs: number, opts?: MergerOptions) {
     if (!Number.isInteger(runs) || runs < 1 || runs > 0xffff) throw new RangeError(`runs must be an integer in [1, 65535], got ${runs}`);
     this.k = k;
     this.schema = schema;
+    this.trusted = opts?.trusted === true;
     this.cap = outputCapacity(opts);
     const sd = schemaDescriptor(schema);
     const kd = keyDescriptor(schema, keys);
@@ -839,7 +872,7 @@ export class Merger {
         }
         const next = this.queues[r]!.shift();
         if (next !== undefined) {
-          const b = k.copyIn(next, this.schema);
+          const b = this.trusted ? k.copyInTrusted(next, this.schema) : k.copyIn(next, this.schema);
           this.live[r] = b.ptr;
           k.raw.mergeFeed(this.region, r, b.ptr);
         } else if (this.ended[r]) {

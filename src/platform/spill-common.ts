@@ -59,6 +59,8 @@ export interface BackendFile {
   readonly location: string;
   /** Append all of `bytes` (the backend copies them or has written them when the promise resolves). */
   write(bytes: Uint8Array): Promise<void>;
+  /** Append all of `parts` in order, as one request where the runtime has vectored writes (optional). */
+  writev?(parts: readonly Uint8Array[]): Promise<void>;
   /** Close for writing. */
   closeWrite(): Promise<void>;
   /** Open an independent reader (its own handle / position). */
@@ -249,26 +251,10 @@ class Writer implements SpillWriter, Closable {
 
   append(batch: Uint8Array): Promise<void> {
     try {
-      this.store.assertOpen(`append to ${this.location}`);
-      if (this.state !== 'open') throw new SluiceError(`spill file ${this.location} is ${this.state}: cannot append`, { domain: 'internal' });
-      if (!(batch instanceof Uint8Array) || batch.length < BATCH_HEADER_BYTES) {
-        throw new CorruptBatchError(`append to ${this.location}: a batch needs at least ${BATCH_HEADER_BYTES} bytes, got ${batch?.length}`);
-      }
-      const len = checkBatchHeader(batch, 0, batch.length, `append to ${this.location}`, this.byteLength);
-      const acct = this.store.acct;
-      if (acct.bytesLive + len > this.store.maxBytes) {
-        throw new MemoryBudgetError(
-          `spill store budget of ${this.store.maxBytes} bytes exceeded (${this.store.kind} store ${this.store.location}): ` +
-            `${acct.bytesLive} bytes live, ${len} more appended`,
-        );
-      }
+      this.checkWritable();
+      const len = this.admit(batch);
       const bytes = batch.subarray(0, len);
-      // Accounting moves now, so appends not awaited one by one still see each other against maxBytes.
-      this.byteLength += len;
-      this.batchCount++;
-      acct.bytesWritten += len;
-      acct.batchesWritten++;
-      acct.bytesLive += len;
+      this.account(len, 1);
       const buf = this.buf;
       if (buf && this.pending === 0 && len <= buf.length - this.bufLen) {
         // Nothing queued and it fits the write buffer: copy now, no I/O.
@@ -294,6 +280,65 @@ class Writer implements SpillWriter, Closable {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  appendAll(batches: readonly Uint8Array[]): Promise<void> {
+    try {
+      this.checkWritable();
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      for (const batch of batches) {
+        const len = this.admit(batch, total);
+        parts.push(batch.subarray(0, len));
+        total += len;
+      }
+      if (parts.length === 0) return Promise.resolve();
+      this.account(total, parts.length);
+      // one queued operation for all of them: with a vectored write (files on Node and Bun) the runtime
+      // writes them in one request, which proceeds while this thread computes
+      return this.enqueue(async () => {
+        this.store.assertOpen(`append to ${this.location}`);
+        await this.flush();
+        if (this.file.writev) await this.file.writev(parts);
+        else for (const p of parts) await this.file.write(p);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private checkWritable(): void {
+    this.store.assertOpen(`append to ${this.location}`);
+    if (this.state !== 'open') throw new SluiceError(`spill file ${this.location} is ${this.state}: cannot append`, { domain: 'internal' });
+  }
+
+  /**
+   * Checks one batch to append (`more` bytes already admitted with it) and returns its byteLength:
+   * CorruptBatchError for a bad header, MemoryBudgetError past the store's maxBytes.
+   */
+  private admit(batch: Uint8Array, more = 0): number {
+    if (!(batch instanceof Uint8Array) || batch.length < BATCH_HEADER_BYTES) {
+      throw new CorruptBatchError(`append to ${this.location}: a batch needs at least ${BATCH_HEADER_BYTES} bytes, got ${batch?.length}`);
+    }
+    const len = checkBatchHeader(batch, 0, batch.length, `append to ${this.location}`, this.byteLength + more);
+    const acct = this.store.acct;
+    if (acct.bytesLive + more + len > this.store.maxBytes) {
+      throw new MemoryBudgetError(
+        `spill store budget of ${this.store.maxBytes} bytes exceeded (${this.store.kind} store ${this.store.location}): ` +
+          `${acct.bytesLive + more} bytes live, ${len} more appended`,
+      );
+    }
+    return len;
+  }
+
+  /** Accounting moves at append time, so appends not awaited one by one still see each other against maxBytes. */
+  private account(bytes: number, batches: number): void {
+    const acct = this.store.acct;
+    this.byteLength += bytes;
+    this.batchCount += batches;
+    acct.bytesWritten += bytes;
+    acct.batchesWritten += batches;
+    acct.bytesLive += bytes;
   }
 
   private async flush(): Promise<void> {

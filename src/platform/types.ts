@@ -120,6 +120,18 @@ export interface SpillWriter {
    * bytes are copied or written before the promise resolves: do not change them until then.
    */
   append(batch: Uint8Array): Promise<void>;
+  /**
+   * Append several batches, in order, as one queued operation — for a run that is all in memory
+   * already. File stores on Node and Bun hand them to the runtime as one vectored write, which
+   * proceeds on the runtime's I/O threads while this thread keeps computing (a chain of single
+   * appends advances only when the event loop turns). Checks and accounting are those of
+   * {@link append}, all done before the promise is returned; the bytes are written (or copied)
+   * before it resolves: do not change them until then.
+   *
+   * @example
+   * await writer.appendAll(sortedRun); // Uint8Array[] of batches
+   */
+  appendAll(batches: readonly Uint8Array[]): Promise<void>;
   /** Flush and close for writing; the returned file can be read any number of times. */
   finish(): Promise<SpillFile>;
   /** Give up on the file: close and delete it. Idempotent. */

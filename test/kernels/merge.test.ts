@@ -5,7 +5,7 @@
 // run first), so outputs are compared exactly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JobDefinitionError } from '../../src/core/errors.ts';
+import { JobDefinitionError, SchemaMismatchError } from '../../src/core/errors.ts';
 import { concatRows, encodeBatch, fingerprint, randomFields, randomRows, schemaOf, type RefField, type RefValue } from '../reference/batch.ts';
 import { BUILDS, CAPACITIES, checkOutputs, kernelsFor, randomKeys } from '../reference/harness.ts';
 import { batchRows, refMerge, refSort, type RefKey } from '../reference/kernels.ts';
@@ -36,7 +36,8 @@ function randomRuns(rng: Rng, fields: RefField[], keys: RefKey[], k: number): Ui
 
 /** Feeds the runs in a random interleaving, pulling at random moments; returns every output batch. */
 function runMerge(k: Kernels, rng: Rng, fields: RefField[], keys: RefKey[], runs: Uint8Array[][], outputBytes: number): Uint8Array[] {
-  const m = k.merger(schemaOf(fields), keys, runs.length, { outputBytes });
+  // trusted (headers checked only, as for spilled runs) or not: the same output
+  const m = k.merger(schemaOf(fields), keys, runs.length, { outputBytes, trusted: rng.bool(0.5) });
   const next = runs.map(() => 0);
   const ended = runs.map(() => false);
   const out: Uint8Array[] = [];
@@ -161,6 +162,12 @@ for (const { name, debug } of BUILDS) {
     m.close();
     assert.throws(() => m.pull());
     assert.throws(() => k.merger(s, keys, 0), RangeError);
+
+    // trusted: a batch whose header does not match the schema still gets the full check, and its error
+    const t = k.merger(s, keys, 1, { trusted: true });
+    t.push(0, encodeBatch([{ kind: 'i32', nullable: false }], [[1]]));
+    assert.throws(() => t.pull(), (e: unknown) => e instanceof SchemaMismatchError);
+    t.close();
 
     assert.is(k.memory.bytesInUse, before, 'every merger gave its budget back');
   });

@@ -225,6 +225,8 @@ function failingSpill(failAt: number): SpillStoreFactory {
       const wrap = (w: SpillWriter): SpillWriter =>
         Object.assign(Object.create(w) as SpillWriter, {
           append: (b: Uint8Array) => (++n === failAt ? Promise.reject(new Error('injected spill failure')) : w.append(b)),
+          // a run written at once: it fails when the failing append falls inside it
+          appendAll: (bs: readonly Uint8Array[]) => ((n += bs.length) >= failAt && n - bs.length < failAt ? Promise.reject(new Error('injected spill failure')) : w.appendAll(bs)),
           finish: () => w.finish(),
           abort: () => w.abort(),
         });

@@ -112,6 +112,53 @@ for (const [label, factory] of stores) {
     }
   });
 
+  test(`${label}: appendAll interleaved with append keeps order, accounting and the budget`, async () => {
+    const rng = new Rng(23);
+    for (const bufferBytes of [undefined, 4096]) {
+      await withSpillStore(factory, opts({ bufferBytes, maxBytes: 20_000_000 }), async (store) => {
+        const w = await store.create('bulk');
+        const expected: Uint8Array[] = [];
+        const pending: Promise<void>[] = [];
+        for (let k = 0; k < 12; k++) {
+          if (rng.int(2) === 0) {
+            const b = fakeBatch(rng, randomSize(rng), k);
+            expected.push(b);
+            pending.push(w.append(b)); // not awaited one by one
+          } else {
+            // some batches at the start of larger blocks: only each batch's own bytes are written
+            const group = Array.from({ length: rng.int(40) }, (_, i) => {
+              const b = fakeBatch(rng, randomSize(rng), 1000 * k + i);
+              expected.push(b);
+              if (rng.int(3) > 0) return b;
+              const block = new Uint8Array(b.length + 64).fill(0xcd);
+              block.set(b);
+              return block;
+            });
+            pending.push(w.appendAll(group));
+          }
+        }
+        await Promise.all(pending);
+        const total = expected.reduce((n, b) => n + b.length, 0);
+        assert.is(w.batchCount, expected.length);
+        assert.is(w.byteLength, total);
+        assert.is(store.stats.bytesLive, total);
+        // a bad batch anywhere in the list: nothing of the list is appended
+        const bad = fakeBatch(rng, 64, 0);
+        bad[0] = 0;
+        await rejects(w.appendAll([fakeBatch(rng, 64, 1), bad]), (e) => e instanceof CorruptBatchError, 'bad batch');
+        // past maxBytes: refused whole, naming the budget
+        const big = Array.from({ length: 40 }, (_, i) => fakeBatch(rng, 700_000, i));
+        await rejects(w.appendAll(big), (e) => e instanceof MemoryBudgetError && /20000000 bytes/.test((e as Error).message), 'budget');
+        assert.is(w.batchCount, expected.length);
+        const file = await w.finish();
+        assert.is(file.byteLength, total);
+        const back = await readAll(store, file);
+        assert.is(back.length, expected.length);
+        back.forEach((b, i) => assert.ok(equalBytes(b, expected[i]!), `batch ${i} differs (buffer ${bufferBytes})`));
+      });
+    }
+  });
+
   test(`${label}: real binary-row batches decode after the round trip; a segment-sized block writes only its batch`, async () => {
     const s = schema({ id: t.i32(), name: t.string(), px: t.f64().nullable() });
     const records = Array.from({ length: 5000 }, (_, i) => ({ id: i, name: `n${i % 97}`.repeat(1 + (i % 5)), px: i % 7 === 0 ? null : i / 3 }));

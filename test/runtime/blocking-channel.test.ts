@@ -319,6 +319,7 @@ function failingStore(what: 'create' | 'append'): SpillStore {
         byteLength: 0,
         batchCount: 0,
         append: () => Promise.reject(new Error('no space left on device')),
+        appendAll: () => Promise.reject(new Error('no space left on device')),
         finish: () => w.finish(),
         abort: () => w.abort(),
       };

@@ -62,7 +62,7 @@ export interface ExternalSortOptions {
    * The input batches were made by Sluice itself (a kernel, the batch writer, an operator) or checked
    * once already: only their header (magic, length, schema id) is checked in {@link ExternalSorter.add},
    * not every row. A malformed batch passed as trusted gives wrong output or a WebAssembly trap, not a
-   * CorruptBatchError. (Spilled runs read back go through the merge's own validation.)
+   * CorruptBatchError. (Spilled runs read back are the sorter's own: their headers are checked, not their rows.)
    */
   trusted?: boolean;
   /**
@@ -404,7 +404,10 @@ export class ExternalSorter {
     const sorted = this.sortHeld();
     this._stats.runs++;
     await this.awaitWrite();
-    const p = this.writeRun(`${this.operator}-run-${this._stats.runs - 1}`, sorted).then((run) => void this.runs.push(run));
+    // the file is opened here, while this thread waits anyway, so the run's write is under way before
+    // the next fill starts (an open left pending would only complete at the next spill's wait)
+    const w = await this.createWriter(`${this.operator}-run-${this._stats.runs - 1}`);
+    const p = this.writeTo(w, sorted).then((run) => void this.runs.push(run));
     p.catch(() => undefined); // surfaced by awaitWrite
     this.pendingWrite = p;
   }
@@ -416,15 +419,34 @@ export class ExternalSorter {
   }
 
   private async writeRun(name: string, batches: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Run> {
+    return this.writeTo(await this.createWriter(name), batches);
+  }
+
+  private async createWriter(name: string): Promise<SpillWriter> {
     const store = await this.spillStore();
     const w = await store.create(name);
     this.writers.add(w);
+    return w;
+  }
+
+  /** Writes `batches` as one run to `w` and finishes it (aborts it on failure). */
+  private async writeTo(w: SpillWriter, batches: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Run> {
     let max = 0;
     // write-behind: up to WRITE_BEHIND appends in flight (each batch is a copy the writer may hold),
     // so producing the next batches overlaps the writes
     const inFlight: Promise<void>[] = [];
     try {
-      for await (const b of batches) {
+      if (Array.isArray(batches)) {
+        // a sorted run, all in the JS heap: one vectored write, which the runtime's I/O threads carry
+        // out while this thread fills and sorts the next run (the appends one by one advanced only
+        // when the event loop turned: in practice while the next spill waited for this one)
+        const all = batches as readonly Uint8Array[];
+        for (const b of all) {
+          if (b.length > max) max = b.length;
+          this._stats.spilledBytes += b.length;
+        }
+        inFlight.push(w.appendAll(all));
+      } else for await (const b of batches) {
         this.checkOpen();
         if (b.length > max) max = b.length;
         const p = w.append(b);
@@ -526,7 +548,9 @@ export class ExternalSorter {
     if (group.length > this._stats.maxFanIn) this._stats.maxFanIn = group.length;
     const readers = group.map((r) => r.file.read());
     for (const r of readers) this.readers.add(r);
-    const m = (this.merger = this.k.merger(this.schema, this.keys, group.length, { outputBytes: this.outputBytes }));
+    // runs this sorter wrote are trusted (headers checked, rows not), as DuckDB and Flink trust their
+    // own spill files; the spill reader has already checked each batch's framing
+    const m = (this.merger = this.k.merger(this.schema, this.keys, group.length, { outputBytes: this.outputBytes, trusted: true }));
     // read-ahead: each run's next batch is being read while the merge works on the ones it has
     const ahead = readers.map((r) => readAhead(r));
     try {
