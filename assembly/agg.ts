@@ -426,6 +426,43 @@ function compileAggs(schema: usize, aggs: usize, nk: u32): void {
   }
 }
 
+/** accumulateBlock's f64 SUM over rows [0, cnt) of the block. */
+// @ts-ignore: decorator
+@inline function sumFloatBlock(cnt: u32, f: u32, s: u32, so: usize, fo: usize): void {
+  for (let i: u32 = 0; i < cnt; i++) {
+    const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
+    if (isNull(rw, f)) continue;
+    const e = <usize>load<u32>(blockEntry + (<usize>i << 2));
+    if (isNull(e, s)) {
+      clearNullBit(e, s);
+      store<u64>(e + so, load<u64>(rw + fo));
+    } else {
+      store<f64>(e + so, load<f64>(e + so) + load<f64>(rw + fo));
+    }
+  }
+}
+
+/** accumulateBlock's MIN / MAX over rows [0, cnt) of the block: i64 (integers) or f64 (abi order). */
+// @ts-ignore: decorator
+@inline function minMaxBlock<T>(cnt: u32, f: u32, s: u32, so: usize, fo: usize, isMin: bool): void {
+  for (let i: u32 = 0; i < cnt; i++) {
+    const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
+    if (isNull(rw, f)) continue;
+    const e = <usize>load<u32>(blockEntry + (<usize>i << 2));
+    const v = load<T>(rw + fo);
+    if (isNull(e, s)) {
+      clearNullBit(e, s);
+      store<T>(e + so, v);
+      continue;
+    }
+    const cur = load<T>(e + so);
+    let better: bool;
+    if (isFloat<T>()) better = isMin ? f64Less(<f64>v, <f64>cur) : f64Less(<f64>cur, <f64>v);
+    else better = isMin ? v < cur : v > cur;
+    if (better) store<T>(e + so, v);
+  }
+}
+
 /**
  * Folds rows [0, cnt) of the block (blockRow: the input rows, blockEntry: their entries) into their
  * entries, driven by aggPlan an aggregate at a time: one dispatch per aggregate and block, then a tight
@@ -475,51 +512,17 @@ function compileAggs(schema: usize, aggs: usize, nk: u32): void {
         break;
       }
       case C_SUM_F: {
-        for (let i: u32 = 0; i < cnt; i++) {
-          const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
-          if (isNull(rw, f)) continue;
-          const e = <usize>load<u32>(blockEntry + (<usize>i << 2));
-          if (isNull(e, s)) {
-            clearNullBit(e, s);
-            store<u64>(e + so, load<u64>(rw + fo));
-          } else {
-            store<f64>(e + so, load<f64>(e + so) + load<f64>(rw + fo));
-          }
-        }
+        sumFloatBlock(cnt, f, s, so, fo);
         break;
       }
       case C_MIN_I:
       case C_MAX_I: {
-        for (let i: u32 = 0; i < cnt; i++) {
-          const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
-          if (isNull(rw, f)) continue;
-          const e = <usize>load<u32>(blockEntry + (<usize>i << 2));
-          const v = load<i64>(rw + fo);
-          if (isNull(e, s)) {
-            clearNullBit(e, s);
-            store<i64>(e + so, v);
-          } else {
-            const cur = load<i64>(e + so);
-            if (c == C_MIN_I ? v < cur : v > cur) store<i64>(e + so, v);
-          }
-        }
+        minMaxBlock<i64>(cnt, f, s, so, fo, c == C_MIN_I);
         break;
       }
       case C_MIN_F:
       case C_MAX_F: {
-        for (let i: u32 = 0; i < cnt; i++) {
-          const rw = <usize>load<u32>(blockRow + (<usize>i << 2));
-          if (isNull(rw, f)) continue;
-          const e = <usize>load<u32>(blockEntry + (<usize>i << 2));
-          const v = load<f64>(rw + fo);
-          if (isNull(e, s)) {
-            clearNullBit(e, s);
-            store<f64>(e + so, v);
-          } else {
-            const cur = load<f64>(e + so);
-            if (c == C_MIN_F ? f64Less(v, cur) : f64Less(cur, v)) store<f64>(e + so, v);
-          }
-        }
+        minMaxBlock<f64>(cnt, f, s, so, fo, c == C_MIN_F);
         break;
       }
       case C_AVG_I:
