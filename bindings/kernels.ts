@@ -88,6 +88,13 @@ export interface MergerOptions extends OutputOptions {
    * is validated against the schema before the merge reads it.
    */
   trusted?: boolean;
+  /**
+   * Hand out views of the output buffer instead of copies: each {@link Merger.pull} returns at most
+   * one batch, valid until the next `pull()` or `close()` (and only while nothing allocates in the same
+   * kernel instance; `slice()` it to keep it). After the last batch, call `close()` to free the
+   * merge's memory. Saves copying every merged row out of managed memory.
+   */
+  reuseOutput?: boolean;
 }
 
 export interface LoadKernelsOptions {
@@ -207,13 +214,16 @@ class Outputs {
   readonly batches: Uint8Array[][];
   private readonly region: number;
   private readonly cur: { ptr: number; cap: number; own: boolean }[];
+  private readonly handedOut: boolean[]; // views mode: output i's buffer is out as a view (reset at resume)
   constructor(
     private readonly k: Kernels,
     private readonly n: number,
     private readonly capacity: number,
     private readonly schemaId: number,
     private readonly table: number, // address of n × (ptr, cap), or 0
+    private readonly views = false, // hand out views of full buffers instead of copies
   ) {
+    this.handedOut = new Array<boolean>(n).fill(false);
     this.batches = Array.from({ length: n }, () => []);
     this.region = k.memory.alloc(n * capacity);
     this.cur = [];
@@ -240,13 +250,24 @@ class Outputs {
   private flush(i: number): void {
     const c = this.cur[i]!;
     const u32 = this.k.memory.u32;
-    if (u32[(c.ptr >>> 2) + 2]! > 0) this.batches[i]!.push(this.k.memory.u8.slice(c.ptr, c.ptr + u32[(c.ptr >>> 2) + 1]!));
+    if (u32[(c.ptr >>> 2) + 2]! === 0) return;
+    const end = c.ptr + u32[(c.ptr >>> 2) + 1]!;
+    if (this.views) {
+      this.batches[i]!.push(this.k.memory.u8.subarray(c.ptr, end));
+      this.handedOut[i] = true;
+    } else {
+      this.batches[i]!.push(this.k.memory.u8.slice(c.ptr, end));
+    }
   }
-  /** Handles STATUS_FULL on output i for a row of `need` bytes. */
+  /**
+   * Handles STATUS_FULL on output i for a row of `need` bytes. In views mode a full buffer becomes a
+   * view, and the buffer is reused only at {@link resume}: the caller hands the view out first.
+   */
   full(i: number, need: number): void {
     const c = this.cur[i]!;
     if (this.k.memory.u32[(c.ptr >>> 2) + 2]! > 0) {
       this.flush(i);
+      if (this.views) return;
       if (c.own) {
         this.k.memory.free(c.ptr);
         this.cur[i] = { ptr: this.region + i * this.capacity, cap: this.capacity, own: false };
@@ -258,10 +279,24 @@ class Outputs {
     }
     this.reset(i);
   }
-  /** Flushes what is left and frees every buffer. Returns the batches per output. */
+  /** Views mode: output i's buffer, handed out as a view since the last call, is reused from now on. */
+  resume(i: number): void {
+    if (!this.handedOut[i]) return;
+    this.handedOut[i] = false;
+    const c = this.cur[i]!;
+    if (c.own) {
+      this.k.memory.free(c.ptr);
+      this.cur[i] = { ptr: this.region + i * this.capacity, cap: this.capacity, own: false };
+    }
+    this.reset(i);
+  }
+  /**
+   * Flushes what is left and returns the batches per output; frees every buffer, except in views mode,
+   * where the last views stay valid until {@link dispose}.
+   */
   finish(): Uint8Array[][] {
     for (let i = 0; i < this.n; i++) this.flush(i);
-    this.dispose();
+    if (!this.views) this.dispose();
     return this.batches;
   }
   dispose(): void {
@@ -785,6 +820,7 @@ export class Merger {
   private readonly ended: boolean[];
   private readonly live: number[]; // managed copy of the batch each run reads (0: none)
   private readonly trusted: boolean;
+  private readonly views: boolean;
   private region = 0; // state + descriptors
   private outs: Outputs | undefined;
   private blockedOn: number | undefined;
@@ -795,6 +831,7 @@ export class Merger {
     this.k = k;
     this.schema = schema;
     this.trusted = opts?.trusted === true;
+    this.views = opts?.reuseOutput === true;
     this.cap = outputCapacity(opts);
     const sd = schemaDescriptor(schema);
     const kd = keyDescriptor(schema, keys);
@@ -810,7 +847,7 @@ export class Merger {
       u32.set(sd, sdp >>> 2);
       u32.set(kd, kdp >>> 2);
       k.raw.mergeInit(this.region, runs, sdp, kdp);
-      this.outs = new Outputs(k, 1, this.cap, schema.id, 0);
+      this.outs = new Outputs(k, 1, this.cap, schema.id, 0, this.views);
     } catch (e) {
       this.close();
       throw e;
@@ -829,7 +866,8 @@ export class Merger {
 
   /**
    * The run whose next batch (or end) the merge waits for after a {@link pull} that stopped early;
-   * undefined before the first pull, once done, or after that run was pushed to or ended.
+   * undefined before the first pull, once done, after that run was pushed to or ended, or (with
+   * `reuseOutput`) when the pull stopped to hand out a view: then pull again.
    */
   get needs(): number | undefined {
     return this.blockedOn;
@@ -860,10 +898,12 @@ export class Merger {
     if (outs === undefined) throw new SluiceError('merger is closed', { domain: 'internal' });
     const k = this.k;
     this.blockedOn = undefined;
+    if (this.views) outs.resume(0); // the view handed out last is done with
     for (;;) {
       const st = k.raw.mergeStep(this.region, outs.ptr(0), outs.cap(0));
       if (st === STATUS_FULL) {
         outs.full(0, k.raw.resultBytes() >>> 0);
+        if (this.views && outs.batches[0]!.length > 0) return outs.batches[0]!.splice(0);
       } else if (st === STATUS_NEED_INPUT) {
         const r = k.raw.resultIndex() >>> 0;
         if (this.live[r] !== 0) {
@@ -883,10 +923,12 @@ export class Merger {
         }
       } else if (st === STATUS_DONE) {
         const res = outs.finish()[0]!;
-        this.outs = undefined;
         this.finished = true;
-        this.close();
-        return res;
+        if (!this.views) {
+          this.outs = undefined;
+          this.close();
+        } // views: the last one stays valid until close()
+        return res.splice(0);
       } else {
         throw unexpected('mergeStep', st);
       }

@@ -36,8 +36,9 @@ function randomRuns(rng: Rng, fields: RefField[], keys: RefKey[], k: number): Ui
 
 /** Feeds the runs in a random interleaving, pulling at random moments; returns every output batch. */
 function runMerge(k: Kernels, rng: Rng, fields: RefField[], keys: RefKey[], runs: Uint8Array[][], outputBytes: number): Uint8Array[] {
-  // trusted (headers checked only, as for spilled runs) or not: the same output
-  const m = k.merger(schemaOf(fields), keys, runs.length, { outputBytes, trusted: rng.bool(0.5) });
+  // trusted (headers checked only, as for spilled runs) or not, views or copies: the same output
+  const views = rng.bool(0.5);
+  const m = k.merger(schemaOf(fields), keys, runs.length, { outputBytes, trusted: rng.bool(0.5), reuseOutput: views });
   const next = runs.map(() => 0);
   const ended = runs.map(() => false);
   const out: Uint8Array[] = [];
@@ -57,8 +58,10 @@ function runMerge(k: Kernels, rng: Rng, fields: RefField[], keys: RefKey[], runs
       }
       const before = m.needs;
       const got = m.pull();
-      out.push(...got);
-      if (!m.done) {
+      if (views) assert.ok(got.length <= 1, 'views: at most one batch per pull');
+      out.push(...got.map((b) => (views ? b.slice() : b)));
+      if (!m.done && !(views && got.length === 1 && m.needs === undefined)) {
+        // (views: a pull that handed out a view may stop before the merge needs input; pull again)
         const need = m.needs;
         assert.ok(need !== undefined && need >= 0 && need < runs.length && !ended[need], `needs ${need} (was ${before})`);
         assert.ok(next[need!]! <= runs[need!]!.length);

@@ -776,7 +776,7 @@ export class BatchSortOperator extends BlockingBatchOperator {
     this.sorter =
       c.limit === undefined
         ? // each sorted batch is decoded before the next is asked for, and nothing else allocates in this
-          // operator's kernel instance meanwhile: an in-memory sort may hand out views of its output buffer
+          // operator's kernel instance meanwhile: the sort (in memory, or its final merge) may hand out views of its output buffer
           new ExternalSorter({ ...common, reuseOutput: true })
         : new TopN({ ...common, limit: c.limit, offset: c.offset ?? 0 });
   }

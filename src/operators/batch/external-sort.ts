@@ -66,10 +66,11 @@ export interface ExternalSortOptions {
    */
   trusted?: boolean;
   /**
-   * When everything fits in memory (one run, never spilled), yield views into one output buffer instead
-   * of copies: each batch is valid until the next is asked for, and only while nothing allocates in
-   * the same kernel instance (copy it with `slice()` to keep it). Saves copying every sorted row out
-   * of managed memory; the held rows stay in memory until the last batch is taken.
+   * Yield views into one output buffer instead of copies — of the in-memory sort when everything fits
+   * (one run, never spilled; the held rows stay in memory until the last batch is taken), and of the
+   * final merge when runs spilled. Each batch is valid until the next is asked for, and only while
+   * nothing allocates in the same kernel instance (copy it with `slice()` to keep it). Saves copying
+   * every sorted row out of managed memory.
    */
   reuseOutput?: boolean;
 }
@@ -531,12 +532,16 @@ export class ExternalSorter {
     this.runs = [];
     if (last.length > 0) {
       this._stats.mergePasses++;
-      yield* this.merge(last);
+      yield* this.merge(last, this.reuseOutput);
     }
   }
 
-  /** Merges spilled runs into sorted batches, deleting each run's file when it is used up. */
-  private async *merge(group: readonly Run[]): AsyncGenerator<Uint8Array, void, undefined> {
+  /**
+   * Merges spilled runs into sorted batches, deleting each run's file when it is used up. With `views`,
+   * the batches are views of the merge's output buffer, each valid until the next is asked for (the
+   * final merge under `reuseOutput`; an intermediate pass's appends hold their batches, so copies).
+   */
+  private async *merge(group: readonly Run[], views = false): AsyncGenerator<Uint8Array, void, undefined> {
     this.checkOpen();
     const cost = this.mergeCost(group);
     if (!this.take(cost)) {
@@ -550,7 +555,7 @@ export class ExternalSorter {
     for (const r of readers) this.readers.add(r);
     // runs this sorter wrote are trusted (headers checked, rows not), as DuckDB and Flink trust their
     // own spill files; the spill reader has already checked each batch's framing
-    const m = (this.merger = this.k.merger(this.schema, this.keys, group.length, { outputBytes: this.outputBytes, trusted: true }));
+    const m = (this.merger = this.k.merger(this.schema, this.keys, group.length, { outputBytes: this.outputBytes, trusted: true, reuseOutput: views }));
     // read-ahead: each run's next batch is being read while the merge works on the ones it has
     const ahead = readers.map((r) => readAhead(r));
     try {
