@@ -816,7 +816,7 @@ export class Merger {
   private readonly k: Kernels;
   private readonly schema: Schema;
   private readonly cap: number;
-  private readonly queues: Uint8Array[][];
+  private readonly queues: (Uint8Array | ManagedBatch)[][]; // pushed batches: JS bytes, or copied in already
   private readonly ended: boolean[];
   private readonly live: number[]; // managed copy of the batch each run reads (0: none)
   private readonly trusted: boolean;
@@ -880,6 +880,19 @@ export class Merger {
     if (this.blockedOn === run) this.blockedOn = undefined;
   }
 
+  /**
+   * {@link push}, copying the batch into managed memory now, so `batch` may be reused (a view of a
+   * reader's buffer, say) as soon as this returns. Its memory is taken now rather than when the merge
+   * reaches it: push this way only what the merge needs next (the run {@link needs} names, or one
+   * batch per run before the first pull), or one batch more per run is held.
+   */
+  pushCopy(run: number, batch: Uint8Array): void {
+    this.checkRun(run);
+    const b = this.trusted ? this.k.copyInTrusted(batch, this.schema) : this.k.copyIn(batch, this.schema);
+    this.queues[run]!.push(b);
+    if (this.blockedOn === run) this.blockedOn = undefined;
+  }
+
   /** Marks run `run` complete: no batch will follow. */
   end(run: number): void {
     this.checkRun(run);
@@ -912,7 +925,7 @@ export class Merger {
         }
         const next = this.queues[r]!.shift();
         if (next !== undefined) {
-          const b = this.trusted ? k.copyInTrusted(next, this.schema) : k.copyIn(next, this.schema);
+          const b = !(next instanceof Uint8Array) ? next : this.trusted ? k.copyInTrusted(next, this.schema) : k.copyIn(next, this.schema);
           this.live[r] = b.ptr;
           k.raw.mergeFeed(this.region, r, b.ptr);
         } else if (this.ended[r]) {
@@ -945,7 +958,10 @@ export class Merger {
     }
     if (this.region !== 0) this.k.memory.free(this.region);
     this.region = 0;
-    for (const q of this.queues) q.length = 0;
+    for (const q of this.queues) {
+      for (const b of q) if (!(b instanceof Uint8Array)) this.k.memory.free(b.ptr);
+      q.length = 0;
+    }
   }
 
   private checkRun(run: number): void {

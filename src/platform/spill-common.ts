@@ -458,14 +458,18 @@ class Reader implements SpillReader {
   }
 
   next(): Promise<Uint8Array | undefined> {
-    return this.queue.run(() => this.step());
+    return this.queue.run(() => this.step(false));
+  }
+
+  nextView(): Promise<Uint8Array | undefined> {
+    return this.queue.run(() => this.step(true));
   }
 
   private corrupt(detail: string): CorruptBatchError {
     return new CorruptBatchError(`spill file ${this.owner.location}: ${detail}`);
   }
 
-  private async step(): Promise<Uint8Array | undefined> {
+  private async step(view: boolean): Promise<Uint8Array | undefined> {
     // A reader cut off by close() or delete() must not look like a run that ended: that loses data.
     this.store.assertOpen(`read ${this.owner.location}`);
     if (this.state === 'ended') return undefined;
@@ -486,12 +490,13 @@ class Reader implements SpillReader {
     await this.fill(h, BATCH_HEADER_BYTES);
     const at = this.pos - this.bufStart;
     const len = checkBatchHeader(this.buf, at, remaining, `spill file ${this.owner.location}`, this.pos);
-    const out = new Uint8Array(len);
+    let out: Uint8Array;
     if (len <= this.buf.length) {
       await this.fill(h, len);
       const from = this.pos - this.bufStart;
-      out.set(this.buf.subarray(from, from + len));
+      out = view ? this.buf.subarray(from, from + len) : this.buf.slice(from, from + len);
     } else {
+      out = new Uint8Array(len);
       // Larger than the buffer: take what is buffered, read the rest straight into the result.
       const have = this.bufLen - at;
       out.set(this.buf.subarray(at, at + have));

@@ -161,6 +161,15 @@ export interface SpillFile {
 export interface SpillReader extends AsyncIterable<Uint8Array> {
   /** The next batch, or `undefined` after the last (the reader then closes itself). */
   next(): Promise<Uint8Array | undefined>;
+  /**
+   * As {@link next}, but the batch is a view of the reader's buffer, valid until the next call to
+   * `next()`, `nextView()` or `close()` (a batch larger than the buffer comes as a fresh array). For a
+   * caller that copies each batch elsewhere at once: it saves allocating and filling one more copy.
+   *
+   * @example
+   * for (let b = await r.nextView(); b !== undefined; b = await r.nextView()) managed.set(b, ptr);
+   */
+  nextView(): Promise<Uint8Array | undefined>;
   /** Release the reader's handle and buffer. Idempotent. */
   close(): Promise<void>;
 }

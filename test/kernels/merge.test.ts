@@ -50,7 +50,16 @@ function runMerge(k: Kernels, rng: Rng, fields: RefField[], keys: RefKey[], runs
       // feed what the merge asks for, or something else, or pull early
       const r = m.needs !== undefined && rng.bool(0.7) ? m.needs : open.length > 0 && rng.bool(0.6) ? rng.pick(open) : -1;
       if (r >= 0 && !ended[r]) {
-        if (next[r]! < runs[r]!.length) m.push(r, runs[r]![next[r]!++]!);
+        if (next[r]! < runs[r]!.length) {
+          // by reference, or copied in at once (the pushed bytes are scribbled over right after)
+          const b = runs[r]![next[r]!++]!;
+          if (rng.bool(0.5)) m.push(r, b);
+          else {
+            const tmp = b.slice();
+            m.pushCopy(r, tmp);
+            tmp.fill(0xee);
+          }
+        }
         else {
           m.end(r);
           ended[r] = true;
@@ -158,8 +167,11 @@ for (const { name, debug } of BUILDS) {
     assert.is(m.needs, 0, "'a' (run 1) and 'b' (run 0) are out; run 0 is used up, so 'c' waits for it");
     assert.throws(() => m.push(2, b('z')), RangeError);
     assert.throws(() => m.push(-1, b('z')), RangeError);
+    m.pushCopy(0, b('d')); // copied in now, still queued when closed below: freed by close()
+    m.pushCopy(0, b('e'));
     m.end(1);
     assert.throws(() => m.push(1, b('z')), (e: unknown) => e instanceof JobDefinitionError);
+    assert.throws(() => m.pushCopy(1, b('z')), (e: unknown) => e instanceof JobDefinitionError);
     assert.throws(() => m.end(1), (e: unknown) => e instanceof JobDefinitionError);
     m.close(); // mid-way: frees state, buffers and the live batches
     m.close();

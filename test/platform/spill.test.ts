@@ -112,6 +112,31 @@ for (const [label, factory] of stores) {
     }
   });
 
+  test(`${label}: nextView gives the same batches as next, as views of the reader's buffer`, async () => {
+    const rng = new Rng(31);
+    for (const bufferBytes of [undefined, 4096]) {
+      await withSpillStore(factory, opts({ bufferBytes }), async (store) => {
+        const w = await store.create('views');
+        const batches = Array.from({ length: 200 }, (_, i) => fakeBatch(rng, randomSize(rng), i));
+        await w.appendAll(batches);
+        const file = await w.finish();
+        const r = file.read();
+        let views = 0;
+        for (let i = 0; ; i++) {
+          const b = rng.bool() ? await r.nextView() : await r.next();
+          if (b === undefined) {
+            assert.is(i, batches.length);
+            break;
+          }
+          assert.ok(equalBytes(b, batches[i]!), `batch ${i} differs (buffer ${bufferBytes})`);
+          if (b.buffer.byteLength !== b.length) views++;
+          b.fill(0x55); // the caller may scribble on it: the next batch is read whole all the same
+        }
+        assert.ok(views > 0, 'some batches came as views');
+      });
+    }
+  });
+
   test(`${label}: appendAll interleaved with append keeps order, accounting and the budget`, async () => {
     const rng = new Rng(23);
     for (const bufferBytes of [undefined, 4096]) {

@@ -166,7 +166,7 @@ const WRITE_BEHIND = 8;
 
 /** The reader's next batch, already asked for (marked handled: it is awaited when the merge needs it). */
 function readAhead(r: SpillReader): Promise<Uint8Array | undefined> {
-  const p = r.next();
+  const p = r.nextView(); // a view of the reader's buffer: copied into managed memory before the next read
   p.catch(() => undefined);
   return p;
 }
@@ -568,8 +568,10 @@ export class ExternalSorter {
           this.files.delete(group[i]!.file);
           await group[i]!.file.delete();
         } else {
+          // copied into managed memory at once (the merge needs it now: the run's last batch is used
+          // up), and only then is the reader's buffer free for the next read
+          m.pushCopy(i, b);
           ahead[i] = readAhead(readers[i]!);
-          m.push(i, b);
         }
       };
       for (let i = 0; i < group.length; i++) await feed(i);
