@@ -8,6 +8,10 @@
 //              + input batches, packed back to back into segment chunks (a batch larger than a
 //                segment gets a chunk of its own)
 //              + the sort index, 32 bytes per row (2 × 16: entries and radix scratch)
+//              (outside the budget, in the JS heap: the sorted run being written, and the next one
+//              once it is sorted while that write finishes — up to twice the budget at the peak.
+//              Awaiting the write before sorting the next run halves that but cost 2.9 s of 11 at
+//              100M rows; writing straight from managed memory would remove it; neither is done)
 //   merge phase  merge state + descriptors (1 segment) + output buffer (outputBytes)
 //              + one batch per open run (the largest batch of that run, usually 1 segment)
 //              (outside the budget, in the JS heap: each run's next batch, read ahead while the
