@@ -366,7 +366,10 @@ const blockRow: usize = memory.data(<i32>(BLOCK * 4), 16);
 /** Directory slots from which the direct feed loads a block's entries in a pass of their own. */
 // @ts-ignore: decorator
 @inline const DIRECT_EARLY_SLOTS: u32 = 1 << 18;
-/** Direct mode: each row's group entry as pass 1b found it (0: none yet, or a NULL / outside mark). */
+/**
+ * Each row's group entry: pass 2 writes it for every row (pass 3 reads it); in direct mode pass 1b
+ * fills it first with the directory slot's entry (0: none yet, or a NULL / outside mark).
+ */
 const blockEntry: usize = memory.data(<i32>(BLOCK * 4), 16);
 // compiled aggregates: u32 code, u32 input field, u32 entry slot index, u32 pad
 // @ts-ignore: decorator

@@ -364,6 +364,20 @@ export class Kernels {
   }
 
   /**
+   * Whether a batch in managed memory has the header a trusted batch of `schema` must have: the batch
+   * magic, byteLength equal to the bytes copied in (`batch.byteLength`), and the schema's id — four
+   * words, no rows. Operators taking `trusted` input check this and validate fully when it fails.
+   *
+   * @example
+   * if (!k.headerMatches(b, schema)) k.validate(schema, b); // throws the precise error
+   */
+  headerMatches(batch: ManagedBatch, schema: Schema): boolean {
+    const u32 = this.memory.u32;
+    const w = batch.ptr >>> 2;
+    return u32[w] === BATCH_MAGIC && u32[w + 1] === batch.byteLength && u32[w + 3] === schema.id;
+  }
+
+  /**
    * {@link copyIn} of a batch Sluice made itself: only the header (magic, length, schema id) is
    * checked; a batch whose header does not match gets the full validation, and its error.
    *
@@ -372,9 +386,7 @@ export class Kernels {
    */
   copyInTrusted(bytes: Uint8Array, schema: Schema): ManagedBatch {
     const b = this.copyIn(bytes);
-    const u32 = this.memory.u32;
-    const w = b.ptr >>> 2;
-    if (u32[w] === BATCH_MAGIC && u32[w + 1] === bytes.length && u32[w + 3] === schema.id) return b;
+    if (this.headerMatches(b, schema)) return b;
     try {
       this.validate(schema, b);
     } catch (e) {
@@ -888,8 +900,7 @@ export class Merger {
    */
   pushCopy(run: number, batch: Uint8Array): void {
     this.checkRun(run);
-    const b = this.trusted ? this.k.copyInTrusted(batch, this.schema) : this.k.copyIn(batch, this.schema);
-    this.queues[run]!.push(b);
+    this.queues[run]!.push(this.copyIn(batch));
     if (this.blockedOn === run) this.blockedOn = undefined;
   }
 
@@ -925,7 +936,7 @@ export class Merger {
         }
         const next = this.queues[r]!.shift();
         if (next !== undefined) {
-          const b = !(next instanceof Uint8Array) ? next : this.trusted ? k.copyInTrusted(next, this.schema) : k.copyIn(next, this.schema);
+          const b = next instanceof Uint8Array ? this.copyIn(next) : next;
           this.live[r] = b.ptr;
           k.raw.mergeFeed(this.region, r, b.ptr);
         } else if (this.ended[r]) {
@@ -962,6 +973,11 @@ export class Merger {
       for (const b of q) if (!(b instanceof Uint8Array)) this.k.memory.free(b.ptr);
       q.length = 0;
     }
+  }
+
+  /** A pushed batch into managed memory: its header checked when trusted, else validated. */
+  private copyIn(batch: Uint8Array): ManagedBatch {
+    return this.trusted ? this.k.copyInTrusted(batch, this.schema) : this.k.copyIn(batch, this.schema);
   }
 
   private checkRun(run: number): void {

@@ -104,7 +104,7 @@ class NodeFile implements BackendFile {
   async writev(parts: readonly Uint8Array[]): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new Error(`${this.location} is not open for writing`);
-    // one request per IOV_MAX-sized group (libuv writes a request's buffers to the end, on its threads)
+    // one request per WRITEV_PARTS buffers (libuv writes a request's buffers to the end, on its threads)
     for (let i = 0; i < parts.length; i += WRITEV_PARTS) {
       const group = parts.slice(i, i + WRITEV_PARTS);
       let want = 0;

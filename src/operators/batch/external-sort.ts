@@ -445,6 +445,7 @@ export class ExternalSorter {
         // a sorted run, all in the JS heap: one vectored write, which the runtime's I/O threads carry
         // out while this thread fills and sorts the next run (the appends one by one advanced only
         // when the event loop turned: in practice while the next spill waited for this one)
+        this.checkOpen();
         const all = batches as readonly Uint8Array[];
         for (const b of all) {
           if (b.length > max) max = b.length;

@@ -28,7 +28,7 @@
 // output iterator finishes, fails or is abandoned, and by close().
 // Not a kernel: a user reduce function over JS objects (that is the keyed reduce operator's job).
 
-import { BATCH_MAGIC, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
+import { SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import { AggTable, aggregatePlan, type AggSpec, type AggregatePlan, type FeedPosition } from '../../../bindings/aggregate.ts';
 import type { Kernels, ManagedBatch } from '../../../bindings/kernels.ts';
 import { MemoryBudgetError, SluiceError } from '../../core/errors.ts';
@@ -219,7 +219,6 @@ export class HashAggregator {
     const t = this.newTable(mode);
     // one input buffer for every batch that fits a segment (larger ones get their own, freed after)
     const feed: FeedState = { t, schema, trusted: this.trusted && mode === 'raw', mode, level, writers: undefined, into: this.k.memory.alloc(SEGMENT_BYTES) };
-    let writers: SpillWriter[] | undefined;
     try {
       // batches held in memory are taken synchronously: no promise per batch unless one spills
       if (Symbol.iterator in input) {
@@ -233,21 +232,19 @@ export class HashAggregator {
           if (p !== undefined) await p;
         }
       }
-      writers = feed.writers;
-      feed.writers = undefined;
       this.k.memory.free(feed.into); // before the merge levels below take their own
       feed.into = 0;
-      if (writers === undefined) {
+      if (feed.writers === undefined) {
         this.stats.groups += t.groups;
         const out = t.collect(true);
         this.dropTable(t);
         yield* out;
         return;
       }
-      await this.spill(t, writers, level);
+      const ws = feed.writers;
+      await this.spill(t, ws, level);
       this.dropTable(t);
-      const ws = writers;
-      writers = undefined;
+      feed.writers = undefined; // finished below: no longer aborted on failure
       const files: SpillFile[] = [];
       for (const w of ws) {
         const f = await w.finish();
@@ -263,7 +260,7 @@ export class HashAggregator {
     } finally {
       if (feed.into !== 0) this.k.memory.free(feed.into);
       this.dropTable(t);
-      writers ??= feed.writers;
+      const writers = feed.writers;
       if (writers) {
         for (const w of writers) this.files.delete(w);
         await Promise.allSettled(writers.map((w) => w.abort()));
@@ -284,11 +281,9 @@ export class HashAggregator {
     let later: Promise<void> | undefined;
     try {
       mem.u8.set(bytes, b.ptr);
-      const u32 = mem.u32;
-      const w = b.ptr >>> 2;
-      if (!(f.trusted && u32[w] === BATCH_MAGIC && u32[w + 1] === bytes.length && u32[w + 3] === f.schema.id)) this.k.validate(f.schema, b);
+      if (!(f.trusted && this.k.headerMatches(b, f.schema))) this.k.validate(f.schema, b);
       this.inputBytes = (own ? Math.ceil(bytes.length / SEGMENT_BYTES) : 0) * SEGMENT_BYTES + SEGMENT_BYTES;
-      if (f.mode === 'raw') this.stats.rows += u32[w + 2]!;
+      if (f.mode === 'raw') this.stats.rows += this.k.rowCount(b);
       const pos = f.t.feed(b);
       if (pos === undefined) return undefined;
       later = this.spillAndFeed(f, b, pos).finally(() => this.unload(b, own));

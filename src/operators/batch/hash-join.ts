@@ -17,7 +17,7 @@
 // Cost: in memory, one copy of each build row and one pass over each probe row; spilled, each
 // recursion level writes and reads its spilled rows once more.
 
-import { BATCH_MAGIC, JOIN_EMIT_PROBE_MATCHED, JOIN_EMIT_PROBE_UNMATCHED, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
+import { JOIN_EMIT_PROBE_MATCHED, JOIN_EMIT_PROBE_UNMATCHED, SEGMENT_BYTES } from '../../../bindings/abi.generated.ts';
 import { JoinOutput, JoinTable, partitionForJoin, planJoin, type JoinPlan, type JoinType } from '../../../bindings/join.ts';
 import { keyDescriptor, schemaDescriptor, type Kernels, type ManagedBatch } from '../../../bindings/kernels.ts';
 import { MemoryBudgetError } from '../../core/errors.ts';
@@ -273,13 +273,6 @@ interface Part {
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-/** Magic, byteLength (= the bytes copied in) and schema id of a batch in managed memory. */
-export function trustedHeaderOk(k: Kernels, b: ManagedBatch, schema: Schema): boolean {
-  const u32 = k.memory.u32;
-  const w = b.ptr >>> 2;
-  return u32[w] === BATCH_MAGIC && u32[w + 1] === b.byteLength && u32[w + 3] === schema.id;
-}
-
 async function* concat(...sources: Source[]): AsyncGenerator<Uint8Array> {
   for (const s of sources) for await (const b of s) yield b;
 }
@@ -401,7 +394,7 @@ export class HybridHashJoin implements AsyncIterable<Uint8Array> {
     this.k.memory.u8.set(bytes, ptr);
     const b = { ptr, byteLength: bytes.length };
     // trusted: the header is still checked (four words); a bad one gets the full validation's error
-    if (trusted && trustedHeaderOk(this.k, b, schema)) return b;
+    if (trusted && this.k.headerMatches(b, schema)) return b;
     try {
       this.k.validate(schema, b);
     } catch (e) {

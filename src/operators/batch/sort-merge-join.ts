@@ -51,7 +51,7 @@ import type { Schema } from '../../core/schema.ts';
 import type { SpillFile, SpillStore, SpillWriter } from '../../platform/types.ts';
 import { formatBytes, type MemoryReservation } from '../../runtime/memory-manager.ts';
 import { ExternalSorter, type ExternalSortStats } from './external-sort.ts';
-import { trustedHeaderOk, type JoinInput } from './hash-join.ts';
+import type { JoinInput } from './hash-join.ts';
 
 /** One input of a sort-merge join: a {@link JoinInput}, optionally already sorted by its keys. */
 export interface SortMergeJoinInput extends JoinInput {
@@ -487,7 +487,7 @@ export class SortMergeJoin implements AsyncIterable<Uint8Array> {
     this.k.memory.u8.set(bytes, ptr);
     const b = { ptr, byteLength: bytes.length };
     // trusted: a bad header still gets the full validation's error
-    if (trusted && trustedHeaderOk(this.k, b, schema)) return b;
+    if (trusted && this.k.headerMatches(b, schema)) return b;
     try {
       this.k.validate(schema, b);
     } catch (e) {
